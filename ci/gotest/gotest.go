@@ -1,0 +1,188 @@
+// Package gotest builds the commands that vet and test a Go module inside a
+// pipeline container and reads the JUnit report they produce.
+package gotest
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// GotestsumVersion is the pinned gotestsum release that turns `go test -json`
+// into JUnit XML.
+const GotestsumVersion = "v1.13.0"
+
+// GotestsumInstall is the `go install` argument for the pinned gotestsum.
+const GotestsumInstall = "gotest.tools/gotestsum@" + GotestsumVersion
+
+// Options describe one vet-and-test run.
+type Options struct {
+	// Packages are the package patterns to vet and test; default "./...".
+	Packages []string
+	// Race enables the race detector (needs cgo, which the Go image has).
+	Race bool
+	// Timeout bounds `go test`; zero means go test's default (10m).
+	Timeout time.Duration
+	// JUnitPath is where the JUnit XML report is written.
+	JUnitPath string
+	// ExitCodePath, when set, receives the combined exit code, so the caller
+	// can keep the report of a failed run and fail afterwards.
+	ExitCodePath string
+}
+
+var patternRE = regexp.MustCompile(`^[A-Za-z0-9_./@-]+(\.\.\.)?$`)
+
+// Validate reports the first problem with o, naming the field and the fix.
+func (o Options) Validate() error {
+	if o.JUnitPath == "" {
+		return errors.New("gotest: JUnitPath is empty: name the file the JUnit report is written to")
+	}
+	for _, p := range o.Packages {
+		if !patternRE.MatchString(p) || strings.HasPrefix(p, "-") {
+			return fmt.Errorf("gotest: package pattern %q is not a Go package pattern (use forms like ./... or ./agent/...)", p)
+		}
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("gotest: timeout %s is negative", o.Timeout)
+	}
+	return nil
+}
+
+func (o Options) packages() []string {
+	if len(o.Packages) == 0 {
+		return []string{"./..."}
+	}
+	return o.Packages
+}
+
+// TestArgs returns the argument list of gotestsum: it writes the JUnit
+// report and runs `go test` with the flags of o.
+func (o Options) TestArgs() []string {
+	args := []string{"gotestsum", "--format", "testname", "--junitfile", o.JUnitPath,
+		"--junitfile-testsuite-name", "relative", "--junitfile-testcase-classname", "relative", "--"}
+	if o.Race {
+		args = append(args, "-race")
+	}
+	if o.Timeout > 0 {
+		args = append(args, "-timeout", o.Timeout.String())
+	}
+	return append(args, o.packages()...)
+}
+
+// VetArgs returns the argument list of `go vet` over the packages of o.
+func (o Options) VetArgs() []string {
+	return append([]string{"go", "vet"}, o.packages()...)
+}
+
+// Script returns a POSIX shell script that runs vet and then the tests,
+// always both, so the JUnit report exists even when vet fails. The script
+// exits with the first non-zero exit code, and writes it to ExitCodePath
+// when set (then it exits 0 itself, leaving the verdict to the caller).
+func (o Options) Script() (string, error) {
+	if err := o.Validate(); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("set -u\nrc=0\n")
+	fmt.Fprintf(&b, "%s || rc=$?\n", ShellJoin(o.VetArgs()))
+	fmt.Fprintf(&b, "code=0\n%s || code=$?\n", ShellJoin(o.TestArgs()))
+	b.WriteString("if [ \"$rc\" -eq 0 ]; then rc=$code; fi\n")
+	if o.ExitCodePath != "" {
+		fmt.Fprintf(&b, "echo \"$rc\" > %s\nexit 0\n", ShellQuote(o.ExitCodePath))
+	} else {
+		b.WriteString("exit \"$rc\"\n")
+	}
+	return b.String(), nil
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	if s != "" && regexp.MustCompile(`^[A-Za-z0-9_./=:@%+,-]+$`).MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// ShellJoin quotes every argument and joins them with spaces.
+func ShellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = ShellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// Summary counts the test cases of a JUnit report.
+type Summary struct {
+	Tests    int
+	Failures int
+	Errors   int
+	Skipped  int
+	// Failed names the failed test cases as "suite/test".
+	Failed []string
+}
+
+// Passed reports whether the report has at least one test and no failure or error.
+func (s Summary) Passed() bool { return s.Tests > 0 && s.Failures == 0 && s.Errors == 0 }
+
+// String is a one-line summary, e.g. "12 passed, 1 failed, 2 skipped".
+func (s Summary) String() string {
+	passed := s.Tests - s.Failures - s.Errors - s.Skipped
+	line := fmt.Sprintf("%d passed, %d failed, %d skipped", passed, s.Failures+s.Errors, s.Skipped)
+	if len(s.Failed) > 0 {
+		line += " (failed: " + strings.Join(s.Failed, ", ") + ")"
+	}
+	return line
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name  string      `xml:"name,attr"`
+	Cases []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name    string    `xml:"name,attr"`
+	Class   string    `xml:"classname,attr"`
+	Failure *struct{} `xml:"failure"`
+	Error   *struct{} `xml:"error"`
+	Skipped *struct{} `xml:"skipped"`
+}
+
+// maxReport bounds how much of a report is read (a report is untrusted input).
+const maxReport = 64 << 20
+
+// ParseJUnit reads a JUnit XML report (a <testsuites> document, as gotestsum
+// writes) and counts its test cases.
+func ParseJUnit(r io.Reader) (Summary, error) {
+	var doc junitSuites
+	dec := xml.NewDecoder(io.LimitReader(r, maxReport))
+	if err := dec.Decode(&doc); err != nil {
+		return Summary{}, fmt.Errorf("parse JUnit report: %w", err)
+	}
+	var s Summary
+	for _, suite := range doc.Suites {
+		for _, c := range suite.Cases {
+			s.Tests++
+			switch {
+			case c.Failure != nil:
+				s.Failures++
+				s.Failed = append(s.Failed, suite.Name+"/"+c.Name)
+			case c.Error != nil:
+				s.Errors++
+				s.Failed = append(s.Failed, suite.Name+"/"+c.Name)
+			case c.Skipped != nil:
+				s.Skipped++
+			}
+		}
+	}
+	return s, nil
+}

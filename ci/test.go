@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"dagger/voice/gotest"
+	"dagger/voice/internal/dagger"
+)
+
+// TestRun is the outcome of vetting and testing the product module. Its
+// report can be exported whether the tests passed or not; Check fails when
+// they did not.
+type TestRun struct {
+	// JUnit XML report of the tests, for GitLab's artifacts:reports:junit.
+	Report *dagger.File
+	// Output of go vet and the tests.
+	Output string
+	// Exit code of vet and tests (0 when everything passed).
+	ExitCode int
+	// One-line summary, e.g. "120 passed, 0 failed, 2 skipped".
+	Summary string
+}
+
+// Check fails, with the test output, unless vet and every test passed. On
+// success it returns the summary line.
+func (r *TestRun) Check() (string, error) {
+	if r.ExitCode != 0 {
+		return "", fmt.Errorf("tests failed (exit code %d): %s\n%s", r.ExitCode, r.Summary, r.Output)
+	}
+	return r.Summary, nil
+}
+
+// Test runs `go vet` and `go test -race` over the product module (the agent
+// and the eval runner) in the Go image, with the Go module and build caches
+// as cache volumes, and writes a JUnit report with gotestsum.
+//
+// Export the report and then fail on failed tests:
+//
+//	dagger call test report export --path=junit.xml
+//	dagger call test check
+func (m *Voice) Test(
+	ctx context.Context,
+	// Repository root holding the product's go.mod.
+	//
+	// +defaultPath="/"
+	// +ignore=[".git", "**/node_modules", ".ci/tools", "ci/dagger.gen.go", "ci/internal/dagger", "ci/internal/querybuilder", "ci/internal/telemetry"]
+	source *dagger.Directory,
+	// Package patterns to vet and test.
+	//
+	// +optional
+	// +default=["./..."]
+	packages []string,
+	// Run the tests with the race detector.
+	//
+	// +optional
+	// +default=true
+	race bool,
+) (*TestRun, error) {
+	opts := gotest.Options{
+		Packages:     packages,
+		Race:         race,
+		JUnitPath:    "/out/junit.xml",
+		ExitCodePath: "/out/exit-code",
+	}
+	script, err := opts.Script()
+	if err != nil {
+		return nil, err
+	}
+	ctr := m.goEnv(source).
+		WithEnvVariable("GOBIN", "/usr/local/bin").
+		WithExec([]string{"go", "install", gotest.GotestsumInstall}).
+		WithExec([]string{"mkdir", "-p", "/out"}).
+		WithExec([]string{"sh", "-c", script})
+
+	output, err := ctr.Stdout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("run tests: %w", err)
+	}
+	codeText, err := ctr.File("/out/exit-code").Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read exit code of the tests: %w", err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(codeText))
+	if err != nil {
+		return nil, fmt.Errorf("exit code of the tests %q is not a number: %w", codeText, err)
+	}
+	report := ctr.File("/out/junit.xml")
+	xmlText, err := report.Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read JUnit report: %w", err)
+	}
+	summary, err := gotest.ParseJUnit(strings.NewReader(xmlText))
+	if err != nil {
+		return nil, err
+	}
+	return &TestRun{Report: report, Output: output, ExitCode: code, Summary: summary.String()}, nil
+}
+
+// Tests runs the product's vet and race-enabled tests and fails when any
+// fails; it is what `dagger check` runs.
+//
+// +check
+func (m *Voice) Tests(
+	ctx context.Context,
+	// Repository root holding the product's go.mod.
+	//
+	// +defaultPath="/"
+	// +ignore=[".git", "**/node_modules", ".ci/tools", "ci/dagger.gen.go", "ci/internal/dagger", "ci/internal/querybuilder", "ci/internal/telemetry"]
+	source *dagger.Directory,
+) error {
+	run, err := m.Test(ctx, source, nil, true)
+	if err != nil {
+		return err
+	}
+	_, err = run.Check()
+	return err
+}

@@ -1,0 +1,3 @@
+module gitlab.com/acme/voice-agent
+
+go 1.26.1
