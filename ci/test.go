@@ -24,6 +24,17 @@ type TestRun struct {
 	Summary string
 }
 
+// Reports returns a directory with junit.xml, output.txt, summary.txt and
+// exit-code, so a CI job can keep every report of a failed run and then fail
+// on exit-code without calling the tests twice.
+func (r *TestRun) Reports() *dagger.Directory {
+	return dag.Directory().
+		WithFile("junit.xml", r.Report).
+		WithNewFile("output.txt", r.Output).
+		WithNewFile("summary.txt", r.Summary+"\n").
+		WithNewFile("exit-code", strconv.Itoa(r.ExitCode)+"\n")
+}
+
 // Check fails, with the test output, unless vet and every test passed. On
 // success it returns the summary line.
 func (r *TestRun) Check() (string, error) {
@@ -37,10 +48,12 @@ func (r *TestRun) Check() (string, error) {
 // and the eval runner) in the Go image, with the Go module and build caches
 // as cache volumes, and writes a JUnit report with gotestsum.
 //
-// Export the report and then fail on failed tests:
+// Export the reports, then fail on failed tests (what CI does):
 //
-//	dagger call test report export --path=junit.xml
-//	dagger call test check
+//	dagger call test reports export --path=reports/test
+//	exit "$(cat reports/test/exit-code)"
+//
+// or just `dagger call test check`.
 func (m *Voice) Test(
 	ctx context.Context,
 	// Repository root holding the product's go.mod.

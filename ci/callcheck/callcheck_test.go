@@ -1,0 +1,189 @@
+package callcheck
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestKebab(t *testing.T) {
+	for in, want := range map[string]string{
+		"WaitReady":             "wait-ready",
+		"deployRepo":            "deploy-repo",
+		"fulcioURL":             "fulcio-url",
+		"fulcioUrl":             "fulcio-url",
+		"certificateOidcIssuer": "certificate-oidc-issuer",
+		"SBOMFile":              "sbom-file",
+		"Ci":                    "ci",
+		"mr":                    "mr",
+		"asTarball":             "as-tarball",
+		"platform2Name":         "platform2-name",
+	} {
+		assert.Equal(t, want, Kebab(in), "Kebab(%q)", in)
+	}
+}
+
+func TestCalls(t *testing.T) {
+	script := `set -eu
+dagger version
+IMAGE_REF=$(dagger call build --version "$CI_COMMIT_SHORT_SHA" \
+  publish --address "$CI_REGISTRY_IMAGE:mr-$CI_MERGE_REQUEST_IID")
+echo "IMAGE_REF=$IMAGE_REF" >> build.env
+dagger --progress=plain call test report export --path=junit.xml || true
+`
+	calls, err := Calls(script)
+	require.NoError(t, err)
+	require.Len(t, calls, 2)
+	assert.Equal(t, []string{"dagger", "call", "build", "--version", `"$CI_COMMIT_SHORT_SHA"`, "publish", "--address", `"$CI_REGISTRY_IMAGE:mr-$CI_MERGE_REQUEST_IID"`}, calls[0].Words)
+	assert.Equal(t, 3, calls[0].Line)
+	assert.Equal(t, "dagger --progress=plain call test report export --path=junit.xml", calls[1].String())
+
+	_, err = Calls("echo $(")
+	assert.ErrorContains(t, err, "parse shell")
+}
+
+func fixture(t *testing.T) *Schema {
+	t.Helper()
+	s, err := Load(context.Background(), filepath.Join("testdata", "fixture"), "Shop")
+	require.NoError(t, err)
+	return s
+}
+
+func TestCheckFixture(t *testing.T) {
+	s := fixture(t)
+	tests := []struct {
+		line    string
+		wantErr string
+	}{
+		{"dagger call buy --item-name=tea", ""},
+		{"dagger call buy --item-name tea --gift-wrap price", ""},
+		{"dagger call buy --item-name tea --gift-wrap true name", ""},
+		{"dagger call --city=Oslo buy --item-name tea", ""},
+		{"dagger -m github.com/other/mod call anything --goes", ""},
+		{"dagger call -o out.txt wait-ready --deploy-repo x", ""},
+		{"dagger call buy", `function "buy" needs --item-name`},
+		{"dagger call buy --item-name tea --colour red", `function "buy" has no argument --colour`},
+		{"dagger call sell --item-name tea", `object Shop has no function "sell"`},
+		{"dagger call buy --item-name tea price cents", `"cents" follows "price", which returns no object`},
+		{"dagger call buy --item-name", `argument --item-name of "buy" has no value`},
+		{"dagger call --town=Oslo buy --item-name tea", `function "new" has no argument --town`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			err := s.Check(Call{Words: strings.Fields(tt.line), Line: 1})
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestMissingDocsFixture(t *testing.T) {
+	missing := fixture(t).MissingDocs()
+	joined := strings.Join(missing, "\n")
+	assert.Contains(t, joined, "function Shop.Undocumented has no doc comment")
+	assert.Contains(t, joined, "argument --deploy-repo of Shop.WaitReady has no doc comment")
+	assert.NotContains(t, joined, "Buy", "Buy and its arguments are documented")
+	assert.NotContains(t, joined, "--city", "pragmas follow a real doc line")
+}
+
+func TestPipelineProblems(t *testing.T) {
+	s := fixture(t)
+	p, err := ParsePipeline([]byte(`
+stages: [test]
+.base:
+  before_script:
+    - dagger version
+review:
+  script:
+    - dagger call buy --item-name "$CI_MERGE_REQUEST_IID" --gift-wrap
+  environment:
+    name: review/$CI_MERGE_REQUEST_IID
+    on_stop: stop-review
+stop-revue:
+  script: dagger call buy --item-name x --colour red
+`))
+	require.NoError(t, err)
+	problems := p.Problems(s)
+	require.Len(t, problems, 2, "%v", problems)
+	assert.Contains(t, problems[0], `job review: environment.on_stop names "stop-review", which is not a job`)
+	assert.Contains(t, problems[1], "job stop-revue: line 1")
+	assert.Contains(t, problems[1], "no argument --colour")
+}
+
+func TestMarkdownCalls(t *testing.T) {
+	doc := "# T\n\n```sh\ndagger call buy --item-name tea\n```\n\ntext `dagger call ignored`\n\n```go\ndagger call not-shell\n```\n\n```console\n$ dagger call wait-ready --deploy-repo r\noutput dagger call not-a-command\n```\n"
+	calls, err := MarkdownCalls(doc)
+	require.NoError(t, err)
+	require.Len(t, calls, 2)
+	assert.Equal(t, 4, calls[0].Line)
+	assert.Equal(t, "dagger call buy --item-name tea", calls[0].String())
+	assert.Equal(t, "dagger call wait-ready --deploy-repo r", calls[1].String())
+}
+
+// The real module, the real pipeline, the real README: what they say about
+// each other must hold.
+
+func loadModule(t *testing.T) *Schema {
+	t.Helper()
+	s, err := Load(context.Background(), "..", "Voice", "typecheck")
+	require.NoError(t, err)
+	return s
+}
+
+func TestModuleSchema(t *testing.T) {
+	s := loadModule(t)
+	root := s.Objects["Voice"]
+	require.NotNil(t, root)
+	test := root.Functions["test"]
+	require.NotNil(t, test, "the module has a test function")
+	assert.Equal(t, "TestRun", test.Result)
+	assert.False(t, test.Args["source"].Required, "+defaultPath makes source optional")
+	run := s.Objects["TestRun"]
+	require.NotNil(t, run)
+	assert.Equal(t, "File", run.Functions["report"].Result)
+	assert.True(t, s.Objects["File"].Core)
+	assert.True(t, s.Objects["File"].Functions["export"].Args["path"].Required)
+	assert.Contains(t, s.Constructor.Args, "go-image")
+	require.NoError(t, s.Check(Call{Words: strings.Fields("dagger call test report export --path=junit.xml")}))
+	require.NoError(t, s.Check(Call{Words: strings.Fields("dagger call --go-image=mirror/golang:1 test --race=false check")}))
+}
+
+func TestModuleIsDocumented(t *testing.T) {
+	assert.Empty(t, loadModule(t).MissingDocs(), "every function and argument needs a doc comment: it is the dagger call --help text")
+}
+
+func TestPipelineMatchesModule(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", ".gitlab-ci.yml"))
+	if os.IsNotExist(err) {
+		t.Skip("no .gitlab-ci.yml yet")
+	}
+	require.NoError(t, err)
+	p, err := ParsePipeline(data)
+	require.NoError(t, err)
+	assert.Empty(t, p.Problems(loadModule(t)))
+}
+
+func TestReadmeMatchesModule(t *testing.T) {
+	s := loadModule(t)
+	for _, doc := range []string{"README.md", "agent/README.md", "evals/README.md", "deploy/README.md", "ci/BUILD.md"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", doc))
+		if os.IsNotExist(err) {
+			continue
+		}
+		require.NoError(t, err)
+		calls, err := MarkdownCalls(string(data))
+		require.NoError(t, err, doc)
+		for _, c := range calls {
+			assert.NoError(t, s.Check(c), "%s", doc)
+		}
+	}
+}
