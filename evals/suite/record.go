@@ -1,0 +1,114 @@
+package suite
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// WriteScripts stores recorded model sides into a case file: for every case
+// named in scripts, each turn's `model` key is replaced by the recorded
+// responses (turns the conversation never reached lose their script, so the
+// case becomes unscripted and is skipped, never passed). Comments and the
+// rest of the file are kept; the file is re-indented with two spaces.
+func WriteScripts(file string, scripts map[string][][]Response) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("record: %s: %w", file, err)
+	}
+	if len(root.Content) != 1 {
+		return fmt.Errorf("record: %s: not a case file", file)
+	}
+	var caseNodes []*yaml.Node
+	switch top := root.Content[0]; top.Kind {
+	case yaml.MappingNode:
+		caseNodes = []*yaml.Node{top}
+	case yaml.SequenceNode:
+		caseNodes = top.Content
+	}
+	for _, cn := range caseNodes {
+		name := value(cn, "name")
+		if name == nil {
+			continue
+		}
+		turns, ok := scripts[name.Value]
+		if !ok {
+			continue
+		}
+		turnList := value(cn, "turns")
+		if turnList == nil || turnList.Kind != yaml.SequenceNode {
+			return fmt.Errorf("record: %s: case %s has no turns list", file, name.Value)
+		}
+		for i, tn := range turnList.Content {
+			var responses []Response
+			if i < len(turns) {
+				responses = turns[i]
+			}
+			if err := setModel(tn, responses); err != nil {
+				return fmt.Errorf("record: %s: case %s turn %d: %w", file, name.Value, i+1, err)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return fmt.Errorf("record: encode %s: %w", file, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("record: encode %s: %w", file, err)
+	}
+	// Check that what we write loads back before replacing the file.
+	if _, err := Parse(file, buf.Bytes()); err != nil {
+		return fmt.Errorf("record: the updated file would not load: %w", err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), fi.Mode().Perm()); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	return nil
+}
+
+func value(mapping *yaml.Node, key string) *yaml.Node {
+	if mapping.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(mapping.Content); i += 2 {
+		if mapping.Content[i].Value == key {
+			return mapping.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func setModel(turn *yaml.Node, responses []Response) error {
+	if turn.Kind != yaml.MappingNode {
+		return fmt.Errorf("turn is not a mapping")
+	}
+	// Drop an existing model key.
+	for i := 0; i+1 < len(turn.Content); i += 2 {
+		if turn.Content[i].Value == "model" {
+			turn.Content = append(turn.Content[:i], turn.Content[i+2:]...)
+			break
+		}
+	}
+	if len(responses) == 0 {
+		return nil
+	}
+	var n yaml.Node
+	if err := n.Encode(responses); err != nil {
+		return err
+	}
+	key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "model"}
+	turn.Content = append(turn.Content, key, &n)
+	return nil
+}
