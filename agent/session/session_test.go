@@ -1,0 +1,59 @@
+package session_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"gitlab.com/acme/voice-agent/agent/session"
+)
+
+func TestDefaultIsValidAndComplete(t *testing.T) {
+	c := session.Default()
+	require.NoError(t, c.Validate())
+	assert.Equal(t, session.DefaultModel, c.Model)
+	assert.Contains(t, c.Instructions, session.CrisisLine)
+	assert.Contains(t, c.Instructions, session.ToolCrisisEscalation)
+	for _, name := range []string{session.ToolCheckAvailability, session.ToolBookAppointment, session.ToolCancelAppointment,
+		session.ToolTransferToHuman, session.ToolEndCall, session.ToolCrisisEscalation} {
+		_, ok := c.Tool(name)
+		assert.True(t, ok, "tool %s", name)
+	}
+}
+
+func TestObjectIsTheDocumentedSessionShape(t *testing.T) {
+	b, err := session.Default().JSON()
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, "realtime", got["type"])
+	assert.Equal(t, "gpt-realtime", got["model"])
+	assert.Equal(t, []any{"audio"}, got["output_modalities"])
+	assert.Equal(t, map[string]any{"output": map[string]any{"voice": "marin"}}, got["audio"])
+	tools := got["tools"].([]any)
+	require.Len(t, tools, 6)
+	first := tools[0].(map[string]any)
+	assert.Equal(t, "function", first["type"])
+	assert.Equal(t, "check_availability", first["name"])
+	assert.Equal(t, "object", first["parameters"].(map[string]any)["type"])
+}
+
+func TestTextCopyDoesNotAliasTools(t *testing.T) {
+	c := session.Default()
+	tx := c.Text()
+	tx.Tools[0].Name = "changed"
+	assert.Equal(t, []string{"text"}, tx.OutputModalities)
+	assert.Equal(t, session.ToolCheckAvailability, c.Tools[0].Name)
+	assert.Equal(t, []string{"audio"}, c.OutputModalities)
+}
+
+func TestValidateRejectsBadConfig(t *testing.T) {
+	c := session.Config{Tools: []session.Tool{{Name: "x", Parameters: json.RawMessage(`[]`)}, {Name: "x", Parameters: json.RawMessage(`{"type":"string"}`)}}}
+	err := c.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"model is empty", "instructions are empty", `"x" defined twice`, "not a JSON object", "type object"} {
+		assert.ErrorContains(t, err, want)
+	}
+}
