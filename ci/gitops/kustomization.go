@@ -1,0 +1,218 @@
+package gitops
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// KustomizationFileNames are the file names kustomize recognises, in the
+// order it looks for them.
+var KustomizationFileNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// readKustomization parses a kustomization file with kyaml, keeping comments,
+// key order, quoting and sequence indentation for the round trip.
+func readKustomization(src []byte) (*yaml.RNode, error) {
+	nodes, err := (&kio.ByteReader{Reader: bytes.NewReader(src), PreserveSeqIndent: true}).Read()
+	if err != nil {
+		return nil, fmt.Errorf("parse kustomization: %w", err)
+	}
+	if len(nodes) != 1 {
+		return nil, fmt.Errorf("parse kustomization: expected one YAML document, found %d", len(nodes))
+	}
+	node := nodes[0]
+	if node.YNode().Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("parse kustomization: top level is not a mapping")
+	}
+	return node, nil
+}
+
+// writeKustomization serialises a node read by readKustomization.
+func writeKustomization(node *yaml.RNode) ([]byte, error) {
+	var out bytes.Buffer
+	if err := (kio.ByteWriter{Writer: &out}).Write([]*yaml.RNode{node}); err != nil {
+		return nil, fmt.Errorf("write kustomization: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// ImageUpdate says which `images:` entry to point at which digest.
+type ImageUpdate struct {
+	// Name selects the entry by its `name` (what the manifests reference,
+	// e.g. "voice-agent"). Empty: the entry whose name or newName equals
+	// Ref's repository.
+	Name string
+	// Ref is the new image, pinned by digest.
+	Ref ImageRef
+	// Add appends a new entry when none matches instead of failing.
+	Add bool
+}
+
+// SetImage points one entry of the kustomization's `images:` list at a
+// digest, with the semantics of kustomize's types.Image: newName is set to
+// the repository (unless it equals name), digest to the digest, and newTag
+// and tagSuffix are removed (a digest overrides a tag, and tagSuffix with a
+// digest is an error in kustomize). Everything else of the file (comments,
+// key order, quoting, other entries) is kept. It reports whether the content
+// changed.
+func SetImage(src []byte, up ImageUpdate) ([]byte, bool, error) {
+	node, err := readKustomization(src)
+	if err != nil {
+		return nil, false, err
+	}
+	images := node.Field("images")
+	var seq *yaml.RNode
+	if images != nil && !yaml.IsMissingOrNull(images.Value) {
+		seq = images.Value
+		if seq.YNode().Kind != yaml.SequenceNode {
+			return nil, false, fmt.Errorf("kustomization `images:` is not a list")
+		}
+	}
+
+	added := false
+	var sp splicer
+	var matches []*yaml.RNode
+	var listed []string
+	var elems []*yaml.RNode
+	if seq != nil {
+		elems, err = seq.Elements()
+		if err != nil {
+			return nil, false, fmt.Errorf("kustomization `images:`: %w", err)
+		}
+		for _, e := range elems {
+			var img types.Image
+			if err := e.YNode().Decode(&img); err != nil {
+				return nil, false, fmt.Errorf("kustomization `images:` entry: %w", err)
+			}
+			listed = append(listed, img.Name)
+			if up.Name != "" && img.Name == up.Name ||
+				up.Name == "" && (img.Name == up.Ref.Repository || img.NewName == up.Ref.Repository) {
+				matches = append(matches, e)
+			}
+		}
+	}
+	if len(matches) > 1 {
+		return nil, false, fmt.Errorf("%d `images:` entries match %q: name the entry to update", len(matches), selectorText(up))
+	}
+	if len(matches) == 0 {
+		if !up.Add {
+			return nil, false, fmt.Errorf("image %q is not listed in the kustomization's `images:` (listed: %s): fix the image name or pass the add option to append it", selectorText(up), strings.Join(listed, ", "))
+		}
+		added = true
+		name := up.Name
+		if name == "" {
+			name = up.Ref.Repository
+		}
+		entry := yaml.NewMapRNode(nil)
+		fields := [][2]string{{"name", name}}
+		if name != up.Ref.Repository {
+			fields = append(fields, [2]string{"newName", up.Ref.Repository})
+		}
+		fields = append(fields, [2]string{"digest", up.Ref.Digest})
+		for _, f := range fields {
+			if err := entry.PipeE(yaml.SetField(f[0], yaml.NewStringRNode(f[1]))); err != nil {
+				return nil, false, err
+			}
+		}
+		if seq == nil {
+			sp.fail() // a new `images:` key: let kyaml place it
+			seq = yaml.NewListRNode()
+			if err := node.PipeE(yaml.SetField("images", seq)); err != nil {
+				return nil, false, err
+			}
+		} else {
+			sp.appendEntry(elems, fields)
+		}
+		if err := seq.PipeE(yaml.Append(entry.YNode())); err != nil {
+			return nil, false, err
+		}
+	} else {
+		if err := updateEntry(matches[0], up.Ref, &sp, &added); err != nil {
+			return nil, false, err
+		}
+	}
+	if !added {
+		return src, false, nil
+	}
+	out, err := writeKustomization(node)
+	if err != nil {
+		return nil, false, err
+	}
+	if spliced, ok := sp.apply(src); ok && sameDocument(spliced, out) {
+		out = spliced
+	}
+	return out, !bytes.Equal(out, src), nil
+}
+
+// updateEntry edits an existing images entry in place; changed is set when
+// its meaning changes.
+func updateEntry(e *yaml.RNode, ref ImageRef, sp *splicer, changed *bool) error {
+	var img types.Image
+	if err := e.YNode().Decode(&img); err != nil {
+		return fmt.Errorf("kustomization `images:` entry: %w", err)
+	}
+	m := e.YNode()
+	orig := &yaml.Node{Kind: m.Kind, Content: append([]*yaml.Node(nil), m.Content...)}
+	deleted := map[string]bool{}
+	var inserts [][2]string
+	set := func(field, value string) error {
+		if f := e.Field(field); f != nil && f.Value.YNode().Kind == yaml.ScalarNode {
+			sp.replaceScalar(f.Value.YNode(), value)
+			f.Value.YNode().Value = value
+			f.Value.YNode().Tag = yaml.NodeTagString
+			return nil
+		}
+		inserts = append(inserts, [2]string{field, value})
+		return e.PipeE(yaml.SetField(field, yaml.NewStringRNode(value)))
+	}
+	clear := func(field string) error {
+		if e.Field(field) == nil {
+			return nil
+		}
+		sp.deleteField(m, field)
+		deleted[field] = true
+		return e.PipeE(yaml.Clear(field))
+	}
+	if img.Name == ref.Repository {
+		if img.NewName != "" {
+			*changed = true
+			if err := clear("newName"); err != nil {
+				return err
+			}
+		}
+	} else if img.NewName != ref.Repository {
+		*changed = true
+		if err := set("newName", ref.Repository); err != nil {
+			return err
+		}
+	}
+	if img.Digest != ref.Digest {
+		*changed = true
+		if err := set("digest", ref.Digest); err != nil {
+			return err
+		}
+	}
+	for _, f := range []string{"newTag", "tagSuffix"} {
+		if e.Field(f) != nil {
+			*changed = true
+			if err := clear(f); err != nil {
+				return err
+			}
+		}
+	}
+	if len(inserts) > 0 {
+		sp.insertFields(orig, deleted, inserts)
+	}
+	return nil
+}
+
+func selectorText(up ImageUpdate) string {
+	if up.Name != "" {
+		return up.Name
+	}
+	return up.Ref.Repository
+}
