@@ -39,7 +39,7 @@ func ParseDigest(ref string) (Digest, error) {
 	if !strings.Contains(ref, "@") {
 		return Digest{}, fmt.Errorf("image reference %q has no digest: pass repo@sha256:<digest> (the output of `dagger call build publish`), never a tag", ref)
 	}
-	d, err := name.NewDigest(ref, name.StrictValidation)
+	d, err := name.NewDigest(ref)
 	if err != nil {
 		return Digest{}, fmt.Errorf("image reference %q is not a valid repo@sha256:<digest> reference: %w", ref, err)
 	}
@@ -53,7 +53,7 @@ func ParseDigest(ref string) (Digest, error) {
 		Digest:     dig,
 	}
 	base := ref[:strings.LastIndex(ref, "@")]
-	if t, err := name.NewTag(base, name.StrictValidation); err == nil && strings.Contains(base[strings.LastIndex(base, "/")+1:], ":") {
+	if t, err := name.NewTag(base); err == nil && strings.Contains(base[strings.LastIndex(base, "/")+1:], ":") {
 		out.Tag = t.TagStr()
 	}
 	return out, nil

@@ -98,3 +98,11 @@ func FuzzParseDigest(f *testing.F) {
 		require.Empty(t, again.Tag)
 	})
 }
+
+func TestParseDigestDockerHub(t *testing.T) {
+	d, err := ParseDigest("golang:1.26.8-bookworm@sha256:" + hex64)
+	require.NoError(t, err)
+	assert.Equal(t, "index.docker.io/library/golang", d.Repository)
+	assert.Equal(t, "index.docker.io", d.Registry)
+	assert.Equal(t, "1.26.8-bookworm", d.Tag)
+}
