@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -70,9 +71,10 @@ func newGitServer(t testing.TB, files map[string]string) *gitServer {
 		}
 		// A handler per request: REMOTE_USER is what enables receive-pack.
 		(&cgi.Handler{
-			Path: backend,
-			Root: "/git",
-			Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=" + u},
+			Path:   backend,
+			Root:   "/git",
+			Env:    []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=" + u},
+			Stderr: io.Discard, // lost ref-update races are expected
 		}).ServeHTTP(w, r)
 	})
 	srv := httptest.NewServer(h)
