@@ -27,16 +27,25 @@ const (
 	Subset Kind = "subset"
 	Len    Kind = "len"
 	Absent Kind = "absent"
+	// Excludes: the value's text (JSON for non-strings) does not contain
+	// the string, ignoring case (e.g. a tool output must not carry another
+	// patient's name).
+	Excludes Kind = "excludes"
+	// All holds several matchers that must all hold (a YAML list of
+	// matchers: `[{len: 3}, {subset: [...]}]`).
+	All Kind = "all"
 )
 
 // Matcher checks one JSON value. Exactly one kind is set. In YAML it is a
 // mapping with one key (`{exact: 3}`, `{regex: "(?i)tue"}`,
-// `{subset: {a: 1}}`, `{len: 2}`, `{absent: true}`), or a plain scalar as a
+// `{subset: {a: 1}}`, `{len: 2}`, `{absent: true}`, `{excludes: Jordan}`), or a plain scalar as a
 // shorthand for exact.
 type Matcher struct {
 	Kind  Kind
 	Value any // exact and subset: the expected value; len: int; regex: pattern
-	re    *regexp.Regexp
+	// Of holds the matchers of an All matcher.
+	Of []Matcher
+	re *regexp.Regexp
 }
 
 // New builds a matcher and validates it (compiles a regex).
@@ -55,6 +64,11 @@ func New(kind Kind, value any) (Matcher, error) {
 		}
 		m.re = re
 		m.Value = s
+	case Excludes:
+		s, ok := value.(string)
+		if !ok || s == "" {
+			return Matcher{}, fmt.Errorf("excludes matcher needs a non-empty string, got %v", value)
+		}
 	case Len:
 		n, ok := toInt(m.Value)
 		if !ok || n < 0 {
@@ -67,7 +81,7 @@ func New(kind Kind, value any) (Matcher, error) {
 			return Matcher{}, fmt.Errorf("absent matcher is written `absent: true`")
 		}
 	default:
-		return Matcher{}, fmt.Errorf("unknown matcher %q (use exact, regex, subset, len or absent)", kind)
+		return Matcher{}, fmt.Errorf("unknown matcher %q (use exact, regex, subset, len, absent or excludes)", kind)
 	}
 	return m, nil
 }
@@ -96,8 +110,26 @@ func (m *Matcher) UnmarshalYAML(node *yaml.Node) error {
 		*m = mm
 		return nil
 	}
+	if node.Kind == yaml.SequenceNode {
+		if len(node.Content) == 0 {
+			return fmt.Errorf("line %d: an empty list of matchers checks nothing", node.Line)
+		}
+		all := Matcher{Kind: All}
+		for _, item := range node.Content {
+			if item.Kind == yaml.SequenceNode {
+				return fmt.Errorf("line %d: lists of matchers do not nest", item.Line)
+			}
+			var sub Matcher
+			if err := sub.UnmarshalYAML(item); err != nil {
+				return err
+			}
+			all.Of = append(all.Of, sub)
+		}
+		*m = all
+		return nil
+	}
 	if node.Kind != yaml.MappingNode || len(node.Content) != 2 {
-		return fmt.Errorf("line %d: a matcher is a mapping with exactly one of exact, regex, subset, len, absent (or a scalar for exact)", node.Line)
+		return fmt.Errorf("line %d: a matcher is a mapping with exactly one of exact, regex, subset, len, absent, excludes (or a scalar for exact)", node.Line)
 	}
 	key, val := node.Content[0], node.Content[1]
 	var v any
@@ -112,18 +144,31 @@ func (m *Matcher) UnmarshalYAML(node *yaml.Node) error {
 	return nil
 }
 
-// MarshalYAML writes the mapping form.
+// MarshalYAML writes the mapping form (a list for All).
 func (m Matcher) MarshalYAML() (any, error) {
+	if m.Kind == All {
+		return m.Of, nil
+	}
 	return map[string]any{string(m.Kind): m.Value}, nil
 }
 
-// MarshalJSON writes the mapping form.
+// MarshalJSON writes the mapping form (a list for All).
 func (m Matcher) MarshalJSON() ([]byte, error) {
+	if m.Kind == All {
+		return json.Marshal(m.Of)
+	}
 	return json.Marshal(map[string]any{string(m.Kind): m.Value})
 }
 
 // String describes the matcher, e.g. `regex "(?i)tue"`.
 func (m Matcher) String() string {
+	if m.Kind == All {
+		parts := make([]string, len(m.Of))
+		for i, s := range m.Of {
+			parts[i] = s.String()
+		}
+		return strings.Join(parts, " and ")
+	}
 	return fmt.Sprintf("%s %s", m.Kind, Show(m.Value))
 }
 
@@ -131,6 +176,14 @@ func (m Matcher) String() string {
 // satisfies the matcher, and if not, why.
 func (m Matcher) Match(v any, present bool) (bool, string) {
 	v = normalize(v)
+	if m.Kind == All {
+		for _, sub := range m.Of {
+			if ok, why := sub.Match(v, present); !ok {
+				return false, why
+			}
+		}
+		return true, ""
+	}
 	if m.Kind == Absent {
 		if present {
 			return false, "present: " + Show(v)
@@ -156,6 +209,10 @@ func (m Matcher) Match(v any, present bool) (bool, string) {
 			re = regexp.MustCompile(m.Value.(string))
 		}
 		if re.MatchString(text(v)) {
+			return true, ""
+		}
+	case Excludes:
+		if !strings.Contains(strings.ToLower(text(v)), strings.ToLower(m.Value.(string))) {
 			return true, ""
 		}
 	case Len:

@@ -37,6 +37,10 @@ func TestMatch(t *testing.T) {
 		{"len wrong", MustNew(Len, 1), []any{1.0, 2.0}, true, false, "length 2"},
 		{"len null is zero", MustNew(Len, 0), nil, true, true, ""},
 		{"len of number", MustNew(Len, 0), 3.0, true, false, "has no length"},
+		{"excludes ok", MustNew(Excludes, "jordan"), map[string]any{"slots": []any{"s1"}}, true, true, ""},
+		{"excludes hit", MustNew(Excludes, "jordan"), map[string]any{"who": "Jordan Lee"}, true, false, "Jordan Lee"},
+		{"all ok", Matcher{Kind: All, Of: []Matcher{MustNew(Len, 2), MustNew(Subset, []any{"b"})}}, []any{"a", "b"}, true, true, ""},
+		{"all one fails", Matcher{Kind: All, Of: []Matcher{MustNew(Len, 2), MustNew(Subset, []any{"c"})}}, []any{"a", "b"}, true, false, "no element matches"},
 		{"absent ok", MustNew(Absent, true), nil, false, true, ""},
 		{"absent but present", MustNew(Absent, true), "x", true, false, "present"},
 	}
@@ -60,6 +64,7 @@ func TestNewRejectsBadMatchers(t *testing.T) {
 		{Len, -1, "non-negative"},
 		{Len, 1.5, "non-negative integer"},
 		{Absent, false, "absent: true"},
+		{Excludes, "", "non-empty string"},
 		{"contains", "x", `unknown matcher "contains"`},
 	} {
 		_, err := New(tc.kind, tc.value)
@@ -81,10 +86,13 @@ func TestUnmarshalYAML(t *testing.T) {
 		{`{subset: {name: Maria}}`, MustNew(Subset, map[string]any{"name": "Maria"}), ""},
 		{`{len: 1}`, MustNew(Len, 1), ""},
 		{`{absent: true}`, MustNew(Absent, true), ""},
+		{`{excludes: Priya}`, MustNew(Excludes, "Priya"), ""},
 		{`{exact: 1, regex: x}`, Matcher{}, "exactly one of"},
 		{`{equals: 1}`, Matcher{}, `line 1: unknown matcher "equals"`},
 		{"\n\n{regex: \"[\"}", Matcher{}, "line 3: regex matcher"},
-		{`[1, 2]`, Matcher{}, "exactly one of"},
+		{`[1, 2]`, Matcher{Kind: All, Of: []Matcher{MustNew(Exact, 1), MustNew(Exact, 2)}}, ""},
+		{`[]`, Matcher{}, "empty list of matchers"},
+		{`[[1]]`, Matcher{}, "do not nest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -98,6 +106,7 @@ func TestUnmarshalYAML(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want.Kind, m.Kind)
 			assert.Equal(t, tt.want.Value, m.Value)
+			assert.Len(t, m.Of, len(tt.want.Of))
 			// Round trip through the mapping form.
 			out, err := yaml.Marshal(m)
 			require.NoError(t, err)
