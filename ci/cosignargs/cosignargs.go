@@ -1,0 +1,232 @@
+// Package cosignargs builds the cosign command lines the pipeline runs to
+// sign, attest and verify the agent image. No builder takes a secret:
+// private key, key password and OIDC token reach cosign only through the
+// environment (COSIGN_PRIVATE_KEY, COSIGN_PASSWORD, SIGSTORE_ID_TOKEN),
+// registry credentials only through a docker config file (DOCKER_CONFIG).
+// Every reference must be pinned by digest.
+package cosignargs
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"dagger/voice/imageref"
+)
+
+// Environment variables cosign reads.
+const (
+	// EnvPrivateKey holds the PEM private key; --key env://COSIGN_PRIVATE_KEY.
+	EnvPrivateKey = "COSIGN_PRIVATE_KEY"
+	// EnvPassword holds the private key's password (cosign reads it itself).
+	EnvPassword = "COSIGN_PASSWORD"
+	// EnvIDToken holds the OIDC token for keyless signing (GitLab id_tokens).
+	EnvIDToken = "SIGSTORE_ID_TOKEN"
+	// EnvDockerConfig is the directory of the registry credentials' config.json.
+	EnvDockerConfig = "DOCKER_CONFIG"
+)
+
+// Predicate types attested and verified.
+const (
+	TypeCycloneDX = "cyclonedx"
+	TypeSLSA1     = "slsaprovenance1"
+)
+
+// Registry holds registry options. They exist for the tests' loopback
+// registry and are off by default; never enable them for a real registry.
+type Registry struct {
+	// AllowInsecure skips TLS verification (--allow-insecure-registry).
+	AllowInsecure bool
+	// AllowHTTP talks plain HTTP (--allow-http-registry).
+	AllowHTTP bool
+}
+
+func (r Registry) args() []string {
+	var a []string
+	if r.AllowInsecure {
+		a = append(a, "--allow-insecure-registry")
+	}
+	if r.AllowHTTP {
+		a = append(a, "--allow-http-registry")
+	}
+	return a
+}
+
+// Signer configures `cosign sign` and `cosign attest`.
+type Signer struct {
+	// Keyless signs with a Fulcio certificate for the OIDC token in
+	// SIGSTORE_ID_TOKEN; otherwise the key in COSIGN_PRIVATE_KEY is used.
+	Keyless bool
+	// FulcioURL and RekorURL point at a private Sigstore (public one when empty).
+	FulcioURL, RekorURL string
+	// NoTlogUpload skips the Rekor transparency log (--tlog-upload=false):
+	// for offline tests and air-gapped key-based signing only.
+	NoTlogUpload bool
+	// Registry options (test-only).
+	Registry Registry
+}
+
+func checkURL(kind, s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("%s URL %q must be an http(s) URL without credentials, e.g. https://fulcio.sigstore.dev", kind, s)
+	}
+	return nil
+}
+
+func (s Signer) common() ([]string, error) {
+	if err := checkURL("Fulcio", s.FulcioURL); err != nil {
+		return nil, err
+	}
+	if err := checkURL("Rekor", s.RekorURL); err != nil {
+		return nil, err
+	}
+	if s.Keyless && s.FulcioURL == "" && s.RekorURL != "" {
+		return nil, fmt.Errorf("a private Rekor URL needs its Fulcio URL too for keyless signing")
+	}
+	a := []string{"--yes"}
+	if !s.Keyless {
+		a = append(a, "--key", "env://"+EnvPrivateKey)
+	} else if s.FulcioURL != "" {
+		a = append(a, "--fulcio-url", s.FulcioURL)
+	}
+	if s.RekorURL != "" {
+		a = append(a, "--rekor-url", s.RekorURL)
+	}
+	if s.NoTlogUpload {
+		if s.Keyless {
+			return nil, fmt.Errorf("keyless signing needs the transparency log: drop the no-tlog-upload option or sign with a key")
+		}
+		a = append(a, "--tlog-upload=false")
+	}
+	return append(a, s.Registry.args()...), nil
+}
+
+func canonical(ref string) (string, error) {
+	d, err := imageref.ParseDigest(ref)
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}
+
+// Sign returns `cosign sign` for the digest reference.
+func (s Signer) Sign(ref string) ([]string, error) {
+	r, err := canonical(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.common()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{"cosign", "sign"}, c...), r), nil
+}
+
+// Attest returns `cosign attest` attaching the predicate file of the given
+// type (TypeCycloneDX or TypeSLSA1) to the digest reference.
+func (s Signer) Attest(ref, predicatePath, predicateType string) ([]string, error) {
+	r, err := canonical(ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkType(predicateType); err != nil {
+		return nil, err
+	}
+	if predicatePath == "" || strings.HasPrefix(predicatePath, "-") {
+		return nil, fmt.Errorf("predicate path %q must be a file path", predicatePath)
+	}
+	c, err := s.common()
+	if err != nil {
+		return nil, err
+	}
+	a := append([]string{"cosign", "attest", "--type", predicateType, "--predicate", predicatePath}, c...)
+	return append(a, r), nil
+}
+
+func checkType(t string) error {
+	if t != TypeCycloneDX && t != TypeSLSA1 {
+		return fmt.Errorf("predicate type %q is not one the pipeline attests: use %s or %s", t, TypeCycloneDX, TypeSLSA1)
+	}
+	return nil
+}
+
+// Verifier configures `cosign verify` and `cosign verify-attestation`.
+// Exactly one of KeyPath or the certificate identity and issuer is set.
+type Verifier struct {
+	// KeyPath is the path of the public key file (not a secret, but
+	// mounted like one).
+	KeyPath string
+	// CertificateIdentity and CertificateOIDCIssuer identify the keyless
+	// signer, e.g. "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main"
+	// and "https://gitlab.com".
+	CertificateIdentity, CertificateOIDCIssuer string
+	// InsecureIgnoreTlog and TrustedRootPath verify offline (tests): skip
+	// the transparency log and use a local trusted root instead of TUF.
+	InsecureIgnoreTlog bool
+	TrustedRootPath    string
+	// Registry options (test-only).
+	Registry Registry
+}
+
+func (v Verifier) common() ([]string, error) {
+	hasKey := v.KeyPath != ""
+	hasCert := v.CertificateIdentity != "" || v.CertificateOIDCIssuer != ""
+	switch {
+	case hasKey && hasCert:
+		return nil, fmt.Errorf("pass either a public key or a certificate identity and OIDC issuer, not both")
+	case !hasKey && !hasCert:
+		return nil, fmt.Errorf("nothing to verify against: pass --key (public key) or --certificate-identity and --certificate-oidc-issuer (keyless)")
+	case hasCert && (v.CertificateIdentity == "" || v.CertificateOIDCIssuer == ""):
+		return nil, fmt.Errorf("keyless verification needs both --certificate-identity and --certificate-oidc-issuer")
+	}
+	var a []string
+	if hasKey {
+		if strings.HasPrefix(v.KeyPath, "-") || strings.Contains(v.KeyPath, "BEGIN") {
+			return nil, fmt.Errorf("public key path %q must be a file path", v.KeyPath)
+		}
+		a = append(a, "--key", v.KeyPath)
+	} else {
+		a = append(a, "--certificate-identity", v.CertificateIdentity, "--certificate-oidc-issuer", v.CertificateOIDCIssuer)
+	}
+	if v.InsecureIgnoreTlog {
+		a = append(a, "--insecure-ignore-tlog")
+	}
+	if v.TrustedRootPath != "" {
+		a = append(a, "--trusted-root", v.TrustedRootPath)
+	}
+	return append(a, v.Registry.args()...), nil
+}
+
+// Verify returns `cosign verify` for the digest reference.
+func (v Verifier) Verify(ref string) ([]string, error) {
+	r, err := canonical(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := v.common()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{"cosign", "verify", "--output", "json"}, c...), r), nil
+}
+
+// VerifyAttestation returns `cosign verify-attestation` requiring an
+// attestation of the given predicate type on the digest reference.
+func (v Verifier) VerifyAttestation(ref, predicateType string) ([]string, error) {
+	r, err := canonical(ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkType(predicateType); err != nil {
+		return nil, err
+	}
+	c, err := v.common()
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{"cosign", "verify-attestation", "--type", predicateType, "--output", "json"}, c...), r), nil
+}
