@@ -1,0 +1,250 @@
+package gitops
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+const ingressYAML = `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: voice-agent
+spec:
+  tls:
+    - hosts: [voice.example.com]
+      secretName: voice-tls
+  rules:
+    - host: voice.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: voice-agent
+                port:
+                  number: 80
+`
+
+const serviceYAML = `apiVersion: v1
+kind: Service
+metadata:
+  name: voice-agent
+spec:
+  selector: {app: voice-agent}
+  ports:
+    - port: 80
+      targetPort: 8080
+`
+
+func reviewFixture() map[string]string {
+	files := deployFixture(0)
+	files["voice/kustomization.yaml"] = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [deployment.yaml, service.yaml, ingress.yaml]
+images:
+  - name: voice-agent
+    newName: registry.gitlab.com/acme/voice-agent
+    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111
+`
+	files["voice/service.yaml"] = serviceYAML
+	files["voice/ingress.yaml"] = ingressYAML
+	files["plain/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
+	files["plain/deployment.yaml"] = deploymentYAML
+	files["plain/service.yaml"] = serviceYAML
+	return files
+}
+
+// buildRemote checks out the remote's main branch and builds dir with krusty.
+func buildRemote(t *testing.T, srv *gitServer, dir string) string {
+	t.Helper()
+	work := t.TempDir()
+	gitBin(t, work, "clone", "-q", srv.bare, ".")
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(work, dir))
+	require.NoError(t, err)
+	out, err := m.AsYaml()
+	require.NoError(t, err)
+	return string(out)
+}
+
+func TestReviewLifecycle(t *testing.T) {
+	srv := newGitServer(t, reviewFixture())
+	ctx := context.Background()
+	review := func(mr int) ReviewOptions {
+		return ReviewOptions{Repo: srv.repo(testToken), MR: mr, Image: agentRepo + "@" + testDigest, Domain: "review.example.com", PipelineURL: "https://ci/p/1"}
+	}
+
+	res, err := Review(ctx, review(42))
+	require.NoError(t, err)
+	assert.Equal(t, "review/mr-42", res.Overlay)
+	assert.Equal(t, "mr-42.review.example.com", res.Host)
+	assert.Equal(t, srv.head(t, "main"), res.Commit)
+	out := buildRemote(t, srv, "review")
+	assert.Contains(t, out, "name: mr-42-voice-agent")
+	assert.Contains(t, out, "host: mr-42.review.example.com")
+	assert.Contains(t, out, "- mr-42.review.example.com")
+	assert.Contains(t, out, "secretName: mr-42-voice-tls")
+	assert.Contains(t, out, "image: "+agentRepo+"@"+testDigest)
+	assert.Contains(t, out, "app.kubernetes.io/instance: mr-42")
+	assert.NotContains(t, out, "voice.example.com")
+
+	// Idempotent.
+	refs := srv.refs(t)
+	res, err = Review(ctx, review(42))
+	require.NoError(t, err)
+	assert.Equal(t, Unchanged, res.Commit)
+	assert.Equal(t, refs, srv.refs(t))
+
+	// Two more review apps at once.
+	var wg sync.WaitGroup
+	for _, mr := range []int{43, 44} {
+		wg.Go(func() {
+			_, err := Review(ctx, review(mr))
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	agg := srv.file(t, "main", "review/kustomization.yaml")
+	assert.Contains(t, agg, "- mr-42\n- mr-43\n- mr-44")
+	mr43 := srv.file(t, "main", "review/mr-43/kustomization.yaml")
+
+	// Stop 42: its overlay and entry go, the others stay byte for byte.
+	res, err = StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: 42})
+	require.NoError(t, err)
+	assert.NotEqual(t, Unchanged, res.Commit)
+	assert.Contains(t, res.Diff, "-namePrefix: mr-42-")
+	assert.Equal(t, mr43, srv.file(t, "main", "review/mr-43/kustomization.yaml"))
+	agg = srv.file(t, "main", "review/kustomization.yaml")
+	assert.NotContains(t, agg, "mr-42")
+	assert.Contains(t, agg, "resources:\n- mr-43\n- mr-44")
+	assert.Contains(t, agg, "# Review apps", "header comment kept")
+	ls := gitBin(t, srv.bare, "ls-tree", "--name-only", "main", "review/")
+	assert.NotContains(t, ls, "mr-42")
+	out = buildRemote(t, srv, "review")
+	assert.NotContains(t, out, "mr-42")
+	assert.Contains(t, out, "name: mr-44-voice-agent")
+
+	// Stopping again changes nothing.
+	refs = srv.refs(t)
+	res, err = StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: 42})
+	require.NoError(t, err)
+	assert.Equal(t, Unchanged, res.Commit)
+	assert.Equal(t, refs, srv.refs(t))
+
+	// Stop the rest: the aggregate stays and builds empty.
+	for _, mr := range []int{43, 44} {
+		_, err := StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: mr})
+		require.NoError(t, err)
+	}
+	assert.Contains(t, srv.file(t, "main", "review/kustomization.yaml"), "resources: []")
+	assert.Empty(t, strings.TrimSpace(buildRemote(t, srv, "review")))
+}
+
+// TestReviewWithoutIngress: a base without Ingress gets one for its first
+// Service, renamed with the review's prefix.
+func TestReviewWithoutIngress(t *testing.T) {
+	srv := newGitServer(t, reviewFixture())
+	res, err := Review(context.Background(), ReviewOptions{
+		Repo: srv.repo(testToken), MR: 7, Base: "plain", Dir: "apps/review",
+		Image: "registry.gitlab.com/acme/voice-agent@" + testDigest, Domain: "Review.Example.com.",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "mr-7.review.example.com", res.Host)
+	out := buildRemote(t, srv, "apps/review")
+	assert.Contains(t, out, "kind: Ingress")
+	assert.Contains(t, out, "name: mr-7-voice-agent")
+	assert.Contains(t, out, "host: mr-7.review.example.com")
+	// The base used "voice-agent": the overlay renames it to the MR's image.
+	assert.Contains(t, out, "image: registry.gitlab.com/acme/voice-agent@"+testDigest)
+	k := srv.file(t, "main", "apps/review/mr-7/kustomization.yaml")
+	assert.Contains(t, k, "- ../../../plain")
+}
+
+func TestReviewBadInputLeavesRemoteUnchanged(t *testing.T) {
+	srv := newGitServer(t, reviewFixture())
+	good := ReviewOptions{MR: 5, Image: agentRepo + "@" + testDigest, Domain: "review.example.com"}
+	cases := []struct {
+		name   string
+		mutate func(*ReviewOptions)
+		want   string
+	}{
+		{"no domain", func(o *ReviewOptions) { o.Domain = "" }, "need a domain"},
+		{"bad domain", func(o *ReviewOptions) { o.Domain = "bad_domain!" }, "not a valid DNS name"},
+		{"tag", func(o *ReviewOptions) { o.Image = agentRepo + ":mr-5" }, "has no digest"},
+		{"mr zero", func(o *ReviewOptions) { o.MR = 0 }, "positive number"},
+		{"no base", func(o *ReviewOptions) { o.Base = "nothing" }, `path "nothing" is not a directory`},
+		{"base does not build", func(o *ReviewOptions) { o.Base = "broken" }, "does not build"},
+		{"dir contains base", func(o *ReviewOptions) { o.Dir = "." }, "must not contain the base"},
+		{"wrong token", func(o *ReviewOptions) { o.Repo.Auth.Token = "nope-" + testToken }, "authentication to"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := good
+			o.Repo = srv.repo(testToken)
+			c.mutate(&o)
+			before := srv.refs(t)
+			_, err := Review(context.Background(), o)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), testToken)
+			assert.Equal(t, before, srv.refs(t))
+		})
+	}
+}
+
+func TestSetResource(t *testing.T) {
+	src := []byte("# keep me\nkind: Kustomization\nresources:\n  - mr-2 # second\n  - mr-1\nnamespace: voice\n")
+	out, changed, err := SetResource(src, "mr-10", true)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.Contains(t, string(out), "# keep me")
+	assert.Contains(t, string(out), "namespace: voice")
+	assert.Contains(t, string(out), "- mr-1\n  - mr-10\n  - mr-2\n")
+	again, changed, err := SetResource(out, "mr-10", true)
+	require.NoError(t, err)
+	assert.False(t, changed)
+	assert.Equal(t, out, again)
+	out, changed, err = SetResource(out, "mr-2", false)
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.NotContains(t, string(out), "mr-2")
+}
+
+// TestReviewOverlayOnRealBase builds review overlays written by
+// OverlayFiles on this repository's deploy/voice app.
+func TestReviewOverlayOnRealBase(t *testing.T) {
+	base := filepath.Join("..", "..", "deploy", "voice")
+	if _, err := os.Stat(filepath.Join(base, "kustomization.yaml")); err != nil {
+		t.Skip("deploy/voice is not in this checkout")
+	}
+	root := t.TempDir()
+	require.NoError(t, exec.Command("cp", "-r", base, filepath.Join(root, "voice")).Run())
+	ref := agentRef(t)
+	for _, mr := range []int{1, 2} {
+		files, err := OverlayFiles(root, "voice", "review/"+overlayName(mr), mr, overlayName(mr)+".review.example.com", ref, "")
+		require.NoError(t, err)
+		dir := filepath.Join(root, "review", overlayName(mr))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		for f, c := range files {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, f), c, 0o644))
+		}
+		require.NoError(t, setAggregate(root, "review", overlayName(mr), true))
+	}
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, "review"))
+	require.NoError(t, err)
+	out, err := m.AsYaml()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "host: mr-1.review.example.com")
+	assert.Contains(t, string(out), "host: mr-2.review.example.com")
+	assert.Contains(t, string(out), "@"+testDigest)
+}
