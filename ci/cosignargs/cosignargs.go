@@ -230,3 +230,33 @@ func (v Verifier) VerifyAttestation(ref, predicateType string) ([]string, error)
 	}
 	return append(append([]string{"cosign", "verify-attestation", "--type", predicateType, "--output", "json"}, c...), r), nil
 }
+
+// Exit codes of `cosign verify` and `cosign verify-attestation`
+// (cosign's docs/exit_codes.md).
+const (
+	ExitNoSignature         = 10
+	ExitNoSuchTag           = 11
+	ExitNoMatchingSignature = 12
+)
+
+// VerifyError turns a failed verification step into an error that says
+// what is wrong and what to do. stderr is cosign's error output (it holds
+// no secret: secrets never reach cosign's arguments).
+func VerifyError(step string, code int, stderr string) error {
+	var why string
+	switch code {
+	case ExitNoSignature:
+		why = "no signature or attestation found: sign the digest with `dagger call sign` (or `build release`) before deploying it"
+	case ExitNoSuchTag:
+		why = "the image does not exist in the registry: check the reference"
+	case ExitNoMatchingSignature:
+		why = "no signature matches the given key or certificate identity/issuer: check --key or --certificate-identity/--certificate-oidc-issuer"
+	default:
+		why = "cosign failed"
+	}
+	msg := strings.TrimSpace(stderr)
+	if len(msg) > 2000 {
+		msg = msg[len(msg)-2000:]
+	}
+	return fmt.Errorf("%s: %s (cosign exit code %d): %s", step, why, code, msg)
+}

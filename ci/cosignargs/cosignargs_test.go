@@ -144,3 +144,14 @@ func TestNoSecretFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyError(t *testing.T) {
+	err := VerifyError("verify signature", ExitNoSignature, "Error: no signatures found\n")
+	require.ErrorContains(t, err, "verify signature: no signature or attestation found")
+	require.ErrorContains(t, err, "exit code 10): Error: no signatures found")
+	require.ErrorContains(t, VerifyError("verify", 12, ""), "no signature matches")
+	require.ErrorContains(t, VerifyError("verify", 11, ""), "does not exist")
+	require.ErrorContains(t, VerifyError("verify", 1, "boom"), "cosign failed (cosign exit code 1): boom")
+	long := strings.Repeat("x", 5000)
+	assert.Less(t, len(VerifyError("v", 1, long).Error()), 2100)
+}

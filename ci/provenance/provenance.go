@@ -294,3 +294,23 @@ func (s *Statement) PredicateJSON() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// PredicateOf returns the predicate cosign attests from either a whole
+// statement (as Build.Provenance writes) or a bare SLSA predicate.
+func PredicateOf(doc []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, fmt.Errorf("provenance is not a JSON object: %w", err)
+	}
+	if raw, ok := m["predicate"]; ok {
+		var typ string
+		if err := json.Unmarshal(m["predicateType"], &typ); err != nil || typ != PredicateType {
+			return nil, fmt.Errorf("provenance statement has predicateType %q, want %s", typ, PredicateType)
+		}
+		return raw, nil
+	}
+	if _, ok := m["buildDefinition"]; !ok {
+		return nil, fmt.Errorf("provenance has neither a predicate nor a buildDefinition: pass the file `build provenance` writes")
+	}
+	return doc, nil
+}

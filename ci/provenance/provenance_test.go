@@ -160,3 +160,22 @@ func TestPredicateIsStatementPredicate(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, string(m["predicate"]), string(pred))
 }
+
+func TestPredicateOf(t *testing.T) {
+	st, err := New(options())
+	require.NoError(t, err)
+	whole, _ := st.JSON()
+	pred, _ := st.PredicateJSON()
+	got, err := PredicateOf(whole)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(pred), string(got))
+	got, err = PredicateOf(pred)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(pred), string(got))
+	_, err = PredicateOf([]byte(`{"predicateType":"https://example.com/x","predicate":{}}`))
+	require.ErrorContains(t, err, "predicateType")
+	_, err = PredicateOf([]byte(`{"a":1}`))
+	require.ErrorContains(t, err, "neither")
+	_, err = PredicateOf([]byte(`[]`))
+	require.ErrorContains(t, err, "not a JSON object")
+}
