@@ -39,8 +39,9 @@ type Agent struct {
 	// Dir holds the per-conversation databases (default os.TempDir()).
 	Dir string
 	// Wrap, when set, wraps the production executor (tests use it to
-	// break a tool and check that the suite notices).
-	Wrap func(Executor) Executor
+	// break a tool and check that the suite notices); it gets the
+	// conversation's store too.
+	Wrap func(Executor, *schedule.Store) Executor
 }
 
 // New returns the production agent.
@@ -89,7 +90,7 @@ func (a *Agent) Open(ctx context.Context, c *suite.Case) (runner.Env, error) {
 	ctl := &Recorder{}
 	var ex Executor = tools.NewExecutor(store, ctl, tools.WithFrontDesk(FrontDesk), tools.WithClock(now))
 	if a.Wrap != nil {
-		ex = a.Wrap(ex)
+		ex = a.Wrap(ex, store)
 	}
 	return &env{store: store, dir: dir, ex: ex, ctl: ctl, call: tools.Call{ID: "rtc_eval_" + c.Name, CallerNumber: c.CallerNumber}}, nil
 }

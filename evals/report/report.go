@@ -86,6 +86,7 @@ func WriteJUnit(w io.Writer, r *runner.Report) error {
 			{"mode", r.Mode}, {"model", r.Model}, {"note", r.Note},
 			{"score", fmt.Sprintf("%.4f", r.Score)}, {"threshold", fmt.Sprintf("%.4f", r.Threshold)},
 			{"repeat", fmt.Sprint(r.Repeat)}, {"pass_at_k", fmt.Sprintf("%.4f", r.PassAtK)},
+			{"critical_failed", fmt.Sprint(r.CriticalFailed)},
 		},
 	}
 	for _, c := range r.Cases {
@@ -242,6 +243,9 @@ func Summary(r *runner.Report) string {
 	}
 	fmt.Fprintf(&b, "eval: %s score %.4f (threshold %.2f) mode=%s: %d passed, %d failed, %d skipped of %d",
 		verdict, r.Score, r.Threshold, r.Mode, r.Passed, r.Failed, r.Skipped, r.Total)
+	if r.CriticalFailed > 0 {
+		fmt.Fprintf(&b, "; %d critical case(s) failed (the run fails whatever the score)", r.CriticalFailed)
+	}
 	if r.Repeat > 1 {
 		fmt.Fprintf(&b, "; repeat %d: pass^%d %.4f, pass@%d %.4f, %d flaky", r.Repeat, r.Repeat, r.Score, r.Repeat, r.PassAtK, r.Flaky)
 	}
@@ -260,6 +264,9 @@ func WriteMarkdown(w io.Writer, r *runner.Report) error {
 		icon = "❌"
 	}
 	fmt.Fprintf(&b, "## %s Evals `%s`: score %.1f%% (threshold %.1f%%)\n\n", icon, r.Suite, r.Score*100, r.Threshold*100)
+	if r.CriticalFailed > 0 {
+		fmt.Fprintf(&b, "**%d critical case(s) failed**: crisis safety, privacy or double-booking regressions fail the gate whatever the score.\n\n", r.CriticalFailed)
+	}
 	if r.Mode == "scripted" {
 		fmt.Fprintf(&b, "> **Mode: scripted.** %s.\n\n", strings.TrimPrefix(runner.ScriptedNote, "scripted: "))
 	} else {
@@ -286,7 +293,11 @@ func WriteMarkdown(w io.Writer, r *runner.Report) error {
 			if c.Flaky {
 				flaky = fmt.Sprintf(" — flaky, %d of %d attempts passed", c.Passes, len(c.Attempts))
 			}
-			fmt.Fprintf(&b, "<details><summary><code>%s</code> (weight %g%s)</summary>\n\n", c.Name, c.Weight, flaky)
+			crit := ""
+			if c.Critical {
+				crit = ", **critical**"
+			}
+			fmt.Fprintf(&b, "<details><summary><code>%s</code> (weight %g%s%s)</summary>\n\n", c.Name, c.Weight, crit, flaky)
 			_, body, _ := failureText(c)
 			for _, line := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
 				fmt.Fprintf(&b, "- %s\n", mdEscape(strings.TrimSpace(line)))

@@ -188,23 +188,28 @@ type Report struct {
 	Score float64 `json:"score"`
 	// PassAtK is the weighted rate of cases passing in at least one of K
 	// repetitions.
-	PassAtK   float64        `json:"pass_at_k"`
-	Repeat    int            `json:"repeat"`
-	Total     int            `json:"total"`
-	Ran       int            `json:"ran"`
-	Passed    int            `json:"passed"`
-	Failed    int            `json:"failed"`
-	Skipped   int            `json:"skipped"`
-	Flaky     int            `json:"flaky"`
-	StartedAt time.Time      `json:"started_at"`
-	Duration  Duration       `json:"duration_ms"`
-	Latency   LatencySummary `json:"latency"`
-	Usage     Usage          `json:"usage"`
-	Cases     []*CaseResult  `json:"cases"`
+	PassAtK float64 `json:"pass_at_k"`
+	Repeat  int     `json:"repeat"`
+	Total   int     `json:"total"`
+	Ran     int     `json:"ran"`
+	Passed  int     `json:"passed"`
+	Failed  int     `json:"failed"`
+	Skipped int     `json:"skipped"`
+	Flaky   int     `json:"flaky"`
+	// CriticalFailed counts failed critical cases; any fails the run.
+	CriticalFailed int            `json:"critical_failed"`
+	StartedAt      time.Time      `json:"started_at"`
+	Duration       Duration       `json:"duration_ms"`
+	Latency        LatencySummary `json:"latency"`
+	Usage          Usage          `json:"usage"`
+	Cases          []*CaseResult  `json:"cases"`
 }
 
-// Passes reports whether the score reaches the threshold.
-func (r *Report) Passes() bool { return r.Ran > 0 && r.Score >= r.Threshold }
+// Passes reports whether the score reaches the threshold and no critical
+// case failed.
+func (r *Report) Passes() bool {
+	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0
+}
 
 // LatencySummary is the model latency per response.
 type LatencySummary struct {
@@ -231,6 +236,7 @@ type CaseResult struct {
 	Description string   `json:"description,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
 	Weight      float64  `json:"weight"`
+	Critical    bool     `json:"critical,omitempty"`
 	Status      string   `json:"status"`
 	SkipReason  string   `json:"skip_reason,omitempty"`
 	// Passes counts passing repetitions.
@@ -326,7 +332,7 @@ func (r *Runner) Run(ctx context.Context, suiteName string, cases []*suite.Case,
 	type job struct{ ci, rep int }
 	var jobs []job
 	for i, c := range cases {
-		results[i] = &CaseResult{Name: c.Name, File: c.Where(), Description: c.Description, Tags: c.Tags, Weight: c.EffectiveWeight()}
+		results[i] = &CaseResult{Name: c.Name, File: c.Where(), Description: c.Description, Tags: c.Tags, Weight: c.EffectiveWeight(), Critical: c.Critical}
 		if r.Mode == "scripted" && !c.Scripted() {
 			results[i].Status = StatusSkipped
 			results[i].SkipReason = "no scripted model transcript (record one with --mode record)"
@@ -416,6 +422,9 @@ func score(rep *Report) {
 			rep.Passed++
 		default:
 			rep.Failed++
+			if c.Critical {
+				rep.CriticalFailed++
+			}
 		}
 		rep.Ran++
 		if c.Flaky {

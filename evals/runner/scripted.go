@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"sync"
 
 	"gitlab.com/acme/voice-agent/evals/match"
@@ -25,23 +26,25 @@ func (Scripted) Start(_ context.Context, _ Session, c *suite.Case) (Conversation
 	if !c.Scripted() {
 		return nil, fmt.Errorf("case %s has no scripted model transcript", c.Name)
 	}
-	return &scriptConv{c: c, turn: -1, outputs: map[string]any{}}, nil
+	return &scriptConv{c: c, turn: -1, outputs: map[string][]any{}}, nil
 }
 
 type scriptConv struct {
 	c         *suite.Case
 	turn, idx int
-	// outputs holds the latest output of each tool, for ${tool.path}
-	// references in scripted arguments.
-	outputs map[string]any
+	// outputs holds every output of each tool in order, for ${tool.path}
+	// references in scripted arguments and text.
+	outputs map[string][]any
 }
 
-// refRE is a scripted argument that refers to an earlier tool output, e.g.
-// "${book_appointment.appointment_id}" (ids the agent generates at random).
-var refRE = regexp.MustCompile(`^\$\{([A-Za-z0-9_]+)\.([A-Za-z0-9_.]+)\}$`)
+// refRE is a scripted argument that refers to an earlier tool output:
+// "${book_appointment.appointment_id}" (the latest output of that tool) or
+// "${book_appointment#1.appointment_id}" (its first output), for the ids
+// the agent generates at random.
+var refRE = regexp.MustCompile(`^\$\{([A-Za-z0-9_]+)(?:#([0-9]{1,3}))?\.([A-Za-z0-9_.]+)\}$`)
 
 // textRefRE finds ${tool.path} references inside scripted text.
-var textRefRE = regexp.MustCompile(`\$\{[A-Za-z0-9_]+\.[A-Za-z0-9_.]+\}`)
+var textRefRE = regexp.MustCompile(`\$\{[A-Za-z0-9_]+(?:#[0-9]{1,3})?\.[A-Za-z0-9_.]+\}`)
 
 func (s *scriptConv) resolveText(text string) (string, error) {
 	var firstErr error
@@ -68,13 +71,18 @@ func (s *scriptConv) resolve(v any) (any, error) {
 		if m == nil {
 			return x, nil
 		}
-		out, ok := s.outputs[m[1]]
-		if !ok {
-			return nil, fmt.Errorf("%s refers to the output of %s, which was not called before", x, m[1])
+		outs := s.outputs[m[1]]
+		n := len(outs)
+		if m[2] != "" {
+			n, _ = strconv.Atoi(m[2])
 		}
-		got, ok := match.Lookup(out, m[2])
+		if n < 1 || n > len(outs) {
+			return nil, fmt.Errorf("%s refers to output %d of %s, but it returned %d output(s) so far", x, n, m[1], len(outs))
+		}
+		out := outs[n-1]
+		got, ok := match.Lookup(out, m[3])
 		if !ok {
-			return nil, fmt.Errorf("%s: the output of %s has no %s: %s", x, m[1], m[2], match.Show(out))
+			return nil, fmt.Errorf("%s: the output of %s has no %s: %s", x, m[1], m[3], match.Show(out))
 		}
 		return got, nil
 	case map[string]any:
@@ -106,7 +114,7 @@ func (s *scriptConv) Respond(ctx context.Context, in Input) (Response, error) {
 		return Response{}, err
 	}
 	for _, o := range in.Outputs {
-		s.outputs[o.Name] = match.ParseJSON(o.Output)
+		s.outputs[o.Name] = append(s.outputs[o.Name], match.ParseJSON(o.Output))
 	}
 	if in.Caller != "" {
 		s.turn++

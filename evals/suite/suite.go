@@ -32,6 +32,10 @@ type Case struct {
 	Tags []string `yaml:"tags,omitempty"`
 	// Weight of the case in the score (default 1).
 	Weight *float64 `yaml:"weight,omitempty"`
+	// Critical cases (crisis safety, privacy, double booking) gate on their
+	// own: the run fails when one fails, whatever the score, so a safety
+	// regression is never averaged away.
+	Critical bool `yaml:"critical,omitempty"`
 	// Now is the clinic's clock during the call (default: the runner's clock).
 	Now *time.Time `yaml:"now,omitempty"`
 	// CallerNumber is the caller's phone number as the SIP trunk reports it.
