@@ -1,0 +1,122 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
+)
+
+// DefaultBaseURL is the OpenAI API base URL.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// Calls is the Realtime calls REST client (accept, reject, refer, hangup)
+// and client-secret minting, built on the official openai-go SDK. It
+// implements tools.CallControl.
+type Calls struct {
+	client  openai.Client
+	baseURL string
+	apiKey  string
+}
+
+// NewCalls returns a client for the API at baseURL ("" for the default).
+// httpClient may be nil.
+func NewCalls(baseURL, apiKey string, httpClient *http.Client) *Calls {
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(baseURL),
+		option.WithAPIKey(apiKey),
+		// A webhook handler has seconds before the caller hears ringing
+		// time out: retry once, quickly.
+		option.WithMaxRetries(1),
+		option.WithRequestTimeout(10 * time.Second),
+	}
+	if httpClient != nil {
+		opts = append(opts, option.WithHTTPClient(httpClient))
+	}
+	return &Calls{client: openai.NewClient(opts...), baseURL: baseURL, apiKey: apiKey}
+}
+
+// BaseURL returns the API base URL.
+func (c *Calls) BaseURL() string { return c.baseURL }
+
+// APIKey returns the API key (for the sideband Dial).
+func (c *Calls) APIKey() string { return c.apiKey }
+
+// Accept accepts the incoming SIP call callID with sessionJSON (the
+// documented session object, e.g. session.Config.JSON()) as request body of
+// POST /realtime/calls/{call_id}/accept.
+func (c *Calls) Accept(ctx context.Context, callID string, sessionJSON []byte) error {
+	// The SDK's CallAcceptParams is the session object itself; we send our
+	// own encoding of it (agent/session) as the raw body so that evals and
+	// production share one definition of the session.
+	err := c.client.Realtime.Calls.Accept(ctx, callID, oarealtime.CallAcceptParams{},
+		option.WithRequestBody("application/json", sessionJSON))
+	if err != nil {
+		return fmt.Errorf("realtime: accept call: %w", err)
+	}
+	return nil
+}
+
+// Reject declines the incoming call with a SIP status code (e.g. 486 Busy
+// Here when at capacity, 603 Decline).
+func (c *Calls) Reject(ctx context.Context, callID string, sipStatus int) error {
+	err := c.client.Realtime.Calls.Reject(ctx, callID, oarealtime.CallRejectParams{StatusCode: openai.Int(int64(sipStatus))})
+	if err != nil {
+		return fmt.Errorf("realtime: reject call: %w", err)
+	}
+	return nil
+}
+
+// Transfer transfers the call with a SIP REFER to target (tel: or sip: URI).
+func (c *Calls) Transfer(ctx context.Context, callID, target string) error {
+	err := c.client.Realtime.Calls.Refer(ctx, callID, oarealtime.CallReferParams{TargetUri: target})
+	if err != nil {
+		return fmt.Errorf("realtime: refer call: %w", err)
+	}
+	return nil
+}
+
+// Hangup ends the call.
+func (c *Calls) Hangup(ctx context.Context, callID string) error {
+	if err := c.client.Realtime.Calls.Hangup(ctx, callID); err != nil {
+		return fmt.Errorf("realtime: hang up call: %w", err)
+	}
+	return nil
+}
+
+// ClientSecret is a short-lived client secret for a browser/WebRTC client.
+type ClientSecret struct {
+	Value     string          `json:"value"`
+	ExpiresAt int64           `json:"expires_at"`
+	Session   json.RawMessage `json:"session,omitempty"`
+}
+
+// MintClientSecret creates a client secret (POST /realtime/client_secrets)
+// for a session configured with sessionJSON, valid for ttl (10 s to 2 h).
+func (c *Calls) MintClientSecret(ctx context.Context, sessionJSON []byte, ttl time.Duration) (ClientSecret, error) {
+	body, err := json.Marshal(map[string]any{
+		"expires_after": map[string]any{"anchor": "created_at", "seconds": int64(ttl.Seconds())},
+		"session":       json.RawMessage(sessionJSON),
+	})
+	if err != nil {
+		return ClientSecret{}, fmt.Errorf("realtime: encode client secret request: %w", err)
+	}
+	var res ClientSecret
+	_, err = c.client.Realtime.ClientSecrets.New(ctx, oarealtime.ClientSecretNewParams{},
+		option.WithRequestBody("application/json", body), option.WithResponseBodyInto(&res))
+	if err != nil {
+		return ClientSecret{}, fmt.Errorf("realtime: mint client secret: %w", err)
+	}
+	if res.Value == "" {
+		return ClientSecret{}, fmt.Errorf("realtime: mint client secret: response has no value")
+	}
+	return res, nil
+}

@@ -1,0 +1,448 @@
+// Package service is the agent's HTTP service: the OpenAI webhook
+// (realtime.call.incoming -> accept or reject), one sideband WebSocket per
+// accepted call running the tools, client-secret minting for browsers,
+// health, readiness and metrics, and graceful shutdown.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gitlab.com/acme/voice-agent/agent/metrics"
+	"gitlab.com/acme/voice-agent/agent/realtime"
+	"gitlab.com/acme/voice-agent/agent/schedule"
+	"gitlab.com/acme/voice-agent/agent/session"
+	"gitlab.com/acme/voice-agent/agent/tools"
+	"gitlab.com/acme/voice-agent/agent/webhook"
+)
+
+// SIP status codes used to reject calls.
+const (
+	SIPBusyHere           = 486
+	SIPServiceUnavailable = 503
+)
+
+// ClientSecretTTL is the lifetime of minted client secrets.
+const ClientSecretTTL = 10 * time.Minute
+
+// Options configure a Service.
+type Options struct {
+	Calls    *realtime.Calls
+	Store    *schedule.Store
+	Verifier *webhook.Verifier
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	Session  session.Config
+	MaxCalls int
+	// ExecutorOptions are passed to tools.NewExecutor.
+	ExecutorOptions []tools.Option
+	// Dial opens the sideband; nil means realtime.Dial.
+	Dial func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+}
+
+// Service handles calls. Create it with New.
+type Service struct {
+	calls    *realtime.Calls
+	store    *schedule.Store
+	verifier *webhook.Verifier
+	m        *metrics.Metrics
+	log      *slog.Logger
+	exec     *tools.Executor
+	session  []byte
+	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+
+	slots    chan struct{}
+	draining atomic.Bool
+	active   sync.WaitGroup
+	ctx      context.Context // cancelled when calls must stop
+	cancel   context.CancelFunc
+}
+
+// New checks opts and returns a service.
+func New(opts Options) (*Service, error) {
+	if opts.Calls == nil || opts.Store == nil || opts.Verifier == nil || opts.Metrics == nil {
+		return nil, errors.New("service: Calls, Store, Verifier and Metrics are required")
+	}
+	if opts.MaxCalls < 1 {
+		return nil, errors.New("service: MaxCalls must be at least 1")
+	}
+	if err := opts.Session.Validate(); err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	sess, err := opts.Session.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Dial == nil {
+		opts.Dial = realtime.Dial
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
+		exec:    tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
+		session: sess, dial: opts.Dial,
+		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
+	}, nil
+}
+
+// Handler returns the HTTP routes.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/openai/webhook", s.handleWebhook)
+	mux.HandleFunc("POST /v1/realtime/client-secret", s.handleClientSecret)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{Registry: s.m.Registry}))
+	return mux
+}
+
+// ActiveCalls returns the number of calls in progress.
+func (s *Service) ActiveCalls() int { return len(s.slots) }
+
+func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("readiness: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
+	if err != nil {
+		s.m.WebhookFailures.WithLabelValues("body").Inc()
+		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := s.verifier.Verify(body, r.Header); err != nil {
+		var we *webhook.Error
+		reason := "signature"
+		if errors.As(err, &we) {
+			reason = we.Reason
+		}
+		s.m.WebhookFailures.WithLabelValues(reason).Inc()
+		s.log.Warn("webhook refused", "reason", reason, "err", err)
+		if reason == webhook.ReasonReplay {
+			http.Error(w, "webhook already delivered", http.StatusConflict)
+			return
+		}
+		http.Error(w, "invalid webhook signature", http.StatusUnauthorized)
+		return
+	}
+	webhookID := r.Header.Get("webhook-id")
+	ev, err := webhook.ParseEvent(body)
+	if err != nil {
+		s.m.WebhookFailures.WithLabelValues("body").Inc()
+		s.log.Warn("webhook body refused", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
+	if ev.Type != webhook.TypeRealtimeCallIncoming {
+		s.log.Info("webhook ignored", "type", ev.Type, "event_id", ev.ID)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	call, err := ev.IncomingCall()
+	if err != nil {
+		s.m.WebhookFailures.WithLabelValues("body").Inc()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if status, err := s.admit(r.Context(), call); err != nil {
+		s.verifier.Forget(webhookID) // let OpenAI's retry through
+		s.log.Error("call not handled", "call_id", call.CallID, "err", err)
+		http.Error(w, "call could not be handled", status)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func metricType(t string) string {
+	if t == webhook.TypeRealtimeCallIncoming {
+		return t
+	}
+	return "other"
+}
+
+// admit accepts the call and starts its sideband, or rejects it when at
+// capacity or draining.
+func (s *Service) admit(ctx context.Context, in webhook.IncomingCall) (int, error) {
+	log := s.log.With("call_id", in.CallID)
+	if s.draining.Load() {
+		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedBusy).Inc()
+		log.Info("rejecting call: shutting down")
+		if err := s.calls.Reject(ctx, in.CallID, SIPServiceUnavailable); err != nil {
+			return http.StatusBadGateway, err
+		}
+		return http.StatusOK, nil
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedBusy).Inc()
+		log.Warn("rejecting call: at capacity", "max_calls", cap(s.slots))
+		if err := s.calls.Reject(ctx, in.CallID, SIPBusyHere); err != nil {
+			return http.StatusBadGateway, err
+		}
+		return http.StatusOK, nil
+	}
+	if err := s.calls.Accept(ctx, in.CallID, s.session); err != nil {
+		<-s.slots
+		s.m.Calls.WithLabelValues(metrics.OutcomeAcceptFailed).Inc()
+		return http.StatusBadGateway, err
+	}
+	s.m.Calls.WithLabelValues(metrics.OutcomeAccepted).Inc()
+	s.m.CallsActive.Inc()
+	log.Info("call accepted")
+	s.active.Add(1)
+	go func() {
+		defer s.active.Done()
+		defer func() { <-s.slots; s.m.CallsActive.Dec() }()
+		outcome := s.runCall(s.ctx, tools.Call{ID: in.CallID, CallerNumber: in.CallerNumber()}, log)
+		s.m.Calls.WithLabelValues(outcome).Inc()
+		log.Info("call ended", "outcome", outcome)
+	}()
+	return http.StatusOK, nil
+}
+
+// runCall drives one call's sideband until the call ends.
+func (s *Service) runCall(ctx context.Context, call tools.Call, log *slog.Logger) string {
+	conn, err := s.connect(ctx, call.ID)
+	if err != nil {
+		s.m.RealtimeErrors.WithLabelValues("sideband_connect").Inc()
+		log.Error("sideband connection failed; hanging up", "err", err)
+		s.hangup(call.ID, log)
+		return metrics.OutcomeFailed
+	}
+	defer func() { _ = conn.CloseNow() }()
+	h := callHandler{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}}
+	return h.run(ctx)
+}
+
+func (s *Service) connect(ctx context.Context, callID string) (*realtime.Conn, error) {
+	u, err := realtime.SidebandURL(s.calls.BaseURL(), callID)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for attempt, wait := 0, 100*time.Millisecond; attempt < 3; attempt, wait = attempt+1, wait*4 {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := s.dial(dctx, u, s.calls.APIKey())
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil, last
+}
+
+func (s *Service) hangup(callID string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.calls.Hangup(ctx, callID); err != nil {
+		log.Error("hangup failed", "err", err)
+	}
+}
+
+type callHandler struct {
+	s       *Service
+	call    tools.Call
+	conn    *realtime.Conn
+	log     *slog.Logger
+	handled map[string]bool // function call ids already answered
+
+	outputsPending bool // function outputs sent since the last response.create
+	endRequested   bool // end_call ran: hang up after the goodbye response
+	hangupArmed    bool // the goodbye response was requested
+	transferred    bool
+}
+
+func (h *callHandler) run(ctx context.Context) string {
+	for {
+		ev, err := h.conn.Next(ctx)
+		switch {
+		case errors.Is(err, realtime.ErrClosed):
+			if h.transferred {
+				return metrics.OutcomeTransferred
+			}
+			return metrics.OutcomeCompleted
+		case errors.Is(err, realtime.ErrBadEvent):
+			h.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
+			h.log.Warn("ignoring malformed server event", "err", err)
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				h.log.Warn("shutdown deadline reached; hanging up")
+				h.s.hangup(h.call.ID, h.log)
+				return metrics.OutcomeFailed
+			}
+			h.s.m.RealtimeErrors.WithLabelValues("sideband_read").Inc()
+			h.log.Error("sideband lost", "err", err)
+			if h.transferred {
+				return metrics.OutcomeTransferred
+			}
+			return metrics.OutcomeFailed
+		}
+		if done, outcome := h.handle(ctx, ev); done {
+			return outcome
+		}
+	}
+}
+
+func (h *callHandler) handle(ctx context.Context, ev realtime.ServerEvent) (bool, string) {
+	switch ev.Type {
+	case realtime.EventError:
+		h.s.m.RealtimeErrors.WithLabelValues(metricLabel(ev.Error.Type)).Inc()
+		h.log.Error("realtime error event", "type", ev.Error.Type, "code", ev.Error.Code, "message", ev.Error.Message, "client_event_id", ev.Error.EventID)
+	case realtime.EventResponseFunctionCallArgsDone:
+		h.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
+	case realtime.EventResponseDone:
+		// Function calls the arguments.done event did not announce.
+		for _, it := range ev.FunctionCalls() {
+			h.runTool(ctx, it.CallID, it.Name, it.Arguments)
+		}
+		status := ""
+		if ev.Response != nil {
+			status = ev.Response.Status
+		}
+		h.log.Info("response done", "status", status)
+		if h.transferred {
+			return false, ""
+		}
+		if h.hangupArmed {
+			h.s.hangup(h.call.ID, h.log)
+			return true, metrics.OutcomeCompleted
+		}
+		if h.outputsPending {
+			h.outputsPending = false
+			if err := h.conn.Send(ctx, realtime.NewResponseCreate()); err != nil {
+				h.log.Error("sending response.create failed", "err", err)
+			}
+			if h.endRequested {
+				h.hangupArmed = true
+			}
+		}
+	case realtime.EventInputAudioTranscriptionDone:
+		// Transcripts are health information: log their shape, never text.
+		h.log.Info("caller turn", "chars", len(ev.Transcript))
+	case realtime.EventResponseOutputAudioTranscript, realtime.EventResponseOutputTextDone:
+		h.log.Info("agent turn", "chars", len(ev.Transcript)+len(ev.Text))
+	case realtime.EventSessionCreated, realtime.EventSessionUpdated:
+		h.log.Info("session event", "type", ev.Type)
+	}
+	return false, ""
+}
+
+func (h *callHandler) runTool(ctx context.Context, callID, name, args string) {
+	if h.handled[callID] {
+		return
+	}
+	h.handled[callID] = true
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	start := time.Now()
+	res := h.s.exec.Execute(tctx, h.call, name, args)
+	cancel()
+	label := metricLabel(name)
+	h.s.m.ToolDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	h.s.m.ToolCalls.WithLabelValues(label, res.Kind()).Inc()
+	attrs := []any{"tool", name, "result", res.Kind(), "ms", time.Since(start).Milliseconds()}
+	if res.Err != nil {
+		h.log.Error("tool failed", append(attrs, "err", res.Err)...)
+	} else {
+		h.log.Info("tool call", attrs...)
+	}
+	if err := h.conn.Send(ctx, realtime.NewFunctionCallOutput(callID, res.Output)); err != nil {
+		h.log.Error("sending function_call_output failed", "err", err)
+		return
+	}
+	h.outputsPending = true
+	h.transferred = h.transferred || res.Transfer
+	h.endRequested = h.endRequested || res.EndCall
+}
+
+var known = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range session.DefaultTools() {
+		m[t.Name] = true
+	}
+	for _, t := range []string{"invalid_request_error", "server_error", "rate_limit_error", "authentication_error"} {
+		m[t] = true
+	}
+	return m
+}()
+
+// metricLabel bounds label cardinality to known values.
+func metricLabel(v string) string {
+	if known[v] {
+		return v
+	}
+	return "other"
+}
+
+// HandleClientSecret mints a client secret for browser/WebRTC clients.
+func (s *Service) handleClientSecret(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	secret, err := s.calls.MintClientSecret(r.Context(), s.session, ClientSecretTTL)
+	if err != nil {
+		s.m.ClientSecrets.WithLabelValues("error").Inc()
+		s.log.Error("client secret", "err", err)
+		http.Error(w, "could not create a client secret", http.StatusBadGateway)
+		return
+	}
+	s.m.ClientSecrets.WithLabelValues("ok").Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"value": secret.Value, "expires_at": secret.ExpiresAt})
+}
+
+// Drain stops admitting calls (they are rejected with SIP 503) and makes
+// /readyz fail.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+// Shutdown drains, waits for active calls until ctx is done, then hangs up
+// the remaining calls and waits for their handlers to return.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.Drain()
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	n := s.ActiveCalls()
+	s.cancel()
+	<-done
+	return fmt.Errorf("service: shutdown deadline reached; hung up %d active call(s)", n)
+}

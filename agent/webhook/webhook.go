@@ -1,0 +1,259 @@
+// Package webhook verifies and parses OpenAI webhooks (Standard Webhooks
+// scheme: webhook-id, webhook-timestamp and webhook-signature headers,
+// HMAC-SHA256 over "id.timestamp.body" with the whsec_ secret).
+//
+// Signature and timestamp checks are delegated to the official openai-go
+// SDK (webhooks.WebhookService.VerifySignatureWithToleranceAndTime), which
+// implements exactly that scheme and needs no base URL. The SDK leaves
+// replay protection to the caller ("callers must deduplicate authenticated
+// deliveries"), so Verifier adds a bounded cache of seen webhook ids.
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/webhooks"
+)
+
+// Tolerance is how far a webhook timestamp may be from now.
+const Tolerance = 5 * time.Minute
+
+// Failure reasons (metric label values).
+const (
+	ReasonHeaders   = "headers"
+	ReasonTimestamp = "timestamp"
+	ReasonSignature = "signature"
+	ReasonReplay    = "replay"
+	ReasonSecret    = "secret"
+)
+
+// Error is a verification failure.
+type Error struct {
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string { return "webhook: " + e.Reason + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrReplay is wrapped by the error for a webhook id seen before.
+var ErrReplay = errors.New("webhook id already delivered")
+
+// Verifier verifies webhooks and rejects replays. Safe for concurrent use.
+type Verifier struct {
+	svc      webhooks.WebhookService
+	now      func() time.Time
+	mu       sync.Mutex
+	seen     map[string]time.Time // webhook-id -> when it can be forgotten
+	maxSeen  int
+	lastTrim time.Time
+}
+
+// ValidateSecret checks a webhook secret: a whsec_ prefixed secret must be
+// canonical base64 of at least 24 bytes (what the SDK accepts).
+func ValidateSecret(secret string) error {
+	if secret == "" {
+		return errors.New("webhook secret is empty")
+	}
+	enc, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return nil
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(enc)
+	if err != nil || base64.StdEncoding.EncodeToString(raw) != enc {
+		return errors.New("webhook secret after whsec_ is not canonical base64: copy it exactly as shown by OpenAI")
+	}
+	if len(raw) < 24 {
+		return errors.New("webhook secret is shorter than 24 bytes: copy it exactly as shown by OpenAI")
+	}
+	return nil
+}
+
+// NewVerifier returns a verifier for secret. now may be nil (time.Now).
+func NewVerifier(secret string, now func() time.Time) (*Verifier, error) {
+	if err := ValidateSecret(secret); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Verifier{
+		svc:     webhooks.NewWebhookService(option.WithWebhookSecret(secret)),
+		now:     now,
+		seen:    map[string]time.Time{},
+		maxSeen: 100_000,
+	}, nil
+}
+
+// Verify checks the signature and freshness of a delivery and records its
+// id; a second delivery with the same id fails with ErrReplay. Call Forget
+// when handling failed so that OpenAI's retry can be processed.
+func (v *Verifier) Verify(body []byte, h http.Header) error {
+	now := v.now()
+	if err := v.svc.VerifySignatureWithToleranceAndTime(body, h, Tolerance, now); err != nil {
+		return &Error{Reason: classify(err), Err: err}
+	}
+	id := h.Get("webhook-id")
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if until, ok := v.seen[id]; ok && now.Before(until) {
+		return &Error{Reason: ReasonReplay, Err: ErrReplay}
+	}
+	v.trim(now)
+	if len(v.seen) >= v.maxSeen {
+		// Under a flood of valid deliveries, refuse rather than forget ids
+		// that could then be replayed.
+		return &Error{Reason: ReasonReplay, Err: errors.New("too many recent webhook ids to track")}
+	}
+	// A timestamp more than Tolerance away is refused anyway, so an id only
+	// needs to be remembered for twice the tolerance.
+	v.seen[id] = now.Add(2 * Tolerance)
+	return nil
+}
+
+// Forget drops a recorded id (handling failed; a retry may come).
+func (v *Verifier) Forget(id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.seen, id)
+}
+
+func (v *Verifier) trim(now time.Time) {
+	if now.Sub(v.lastTrim) < 10*time.Second && len(v.seen) < v.maxSeen {
+		return
+	}
+	v.lastTrim = now
+	for id, until := range v.seen {
+		if !now.Before(until) {
+			delete(v.seen, id)
+		}
+	}
+}
+
+func classify(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "timestamp is too"):
+		return ReasonTimestamp
+	case strings.Contains(msg, "missing required"), strings.Contains(msg, "timestamp format"), strings.Contains(msg, "headers are required"):
+		return ReasonHeaders
+	case strings.Contains(msg, "webhook secret"):
+		return ReasonSecret
+	default:
+		return ReasonSignature
+	}
+}
+
+// Sign returns the webhook-signature header value ("v1,<base64>") for a
+// delivery: what OpenAI sends, used by the loopback test server.
+func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
+	key := []byte(secret)
+	if enc, ok := strings.CutPrefix(secret, "whsec_"); ok {
+		raw, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return "", fmt.Errorf("webhook: decode secret: %w", err)
+		}
+		key = raw
+	}
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s.%d.%s", id, timestamp, body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+}
+
+// Event types the agent handles.
+const (
+	TypeRealtimeCallIncoming = "realtime.call.incoming"
+)
+
+// Event is a webhook event: {"object":"event","id","type","created_at","data"}.
+type Event struct {
+	Object    string          `json:"object"`
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	CreatedAt int64           `json:"created_at"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// SIPHeader is one header of the SIP INVITE.
+type SIPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// IncomingCall is the data of a realtime.call.incoming event.
+type IncomingCall struct {
+	CallID     string      `json:"call_id"`
+	SIPHeaders []SIPHeader `json:"sip_headers"`
+}
+
+// Header returns the first SIP header named name (case-insensitive).
+func (c IncomingCall) Header(name string) string {
+	for _, h := range c.SIPHeaders {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// CallerNumber extracts the number or user of the SIP From header
+// ("Name" <sip:+15551234567@host>;tag=x -> +15551234567), "" if none.
+func (c IncomingCall) CallerNumber() string {
+	from := c.Header("From")
+	if i := strings.IndexByte(from, '<'); i >= 0 {
+		from = from[i+1:]
+		if j := strings.IndexByte(from, '>'); j >= 0 {
+			from = from[:j]
+		}
+	}
+	for _, scheme := range []string{"sips:", "sip:", "tel:"} {
+		if rest, ok := strings.CutPrefix(from, scheme); ok {
+			from = rest
+			break
+		}
+	}
+	if i := strings.IndexAny(from, "@;"); i >= 0 {
+		from = from[:i]
+	}
+	return strings.TrimSpace(from)
+}
+
+// MaxBodyBytes bounds a webhook body.
+const MaxBodyBytes = 1 << 20
+
+// ParseEvent decodes a webhook body (after Verify).
+func ParseEvent(body []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return Event{}, fmt.Errorf("webhook: body is not a JSON event: %w", err)
+	}
+	if ev.Type == "" || ev.ID == "" {
+		return Event{}, errors.New(`webhook: event lacks "id" or "type"`)
+	}
+	return ev, nil
+}
+
+// IncomingCall decodes the data of a realtime.call.incoming event.
+func (e Event) IncomingCall() (IncomingCall, error) {
+	if e.Type != TypeRealtimeCallIncoming {
+		return IncomingCall{}, fmt.Errorf("webhook: event type %q is not %s", e.Type, TypeRealtimeCallIncoming)
+	}
+	var c IncomingCall
+	if err := json.Unmarshal(e.Data, &c); err != nil {
+		return IncomingCall{}, fmt.Errorf("webhook: realtime.call.incoming data: %w", err)
+	}
+	if c.CallID == "" {
+		return IncomingCall{}, errors.New(`webhook: realtime.call.incoming without "call_id"`)
+	}
+	return c, nil
+}
