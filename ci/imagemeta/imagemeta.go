@@ -17,6 +17,10 @@ const (
 	LabelVersion  = "org.opencontainers.image.version"
 	LabelCreated  = "org.opencontainers.image.created"
 	LabelTitle    = "org.opencontainers.image.title"
+	// LabelBaseName and LabelBaseDigest name the base image, so that the
+	// SBOM can be rebuilt from the published image alone.
+	LabelBaseName   = "org.opencontainers.image.base.name"
+	LabelBaseDigest = "org.opencontainers.image.base.digest"
 )
 
 // ParseCommitTime parses the commit time as RFC 3339 (`git log -1
@@ -55,6 +59,8 @@ type Meta struct {
 	Version string
 	// Created is the commit time.
 	Created time.Time
+	// BaseName ("repo:tag") and BaseDigest ("sha256:...") of the base image.
+	BaseName, BaseDigest string
 }
 
 // Label is one image label.
@@ -68,6 +74,8 @@ func Labels(m Meta) []Label {
 		{LabelSource, m.Source},
 		{LabelRevision, m.Revision},
 		{LabelVersion, m.Version},
+		{LabelBaseName, m.BaseName},
+		{LabelBaseDigest, m.BaseDigest},
 	}
 	if !m.Created.IsZero() {
 		all = append(all, Label{LabelCreated, m.Created.UTC().Format(time.RFC3339)})

@@ -42,12 +42,15 @@ func TestParseCommitTime(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	created := time.Date(2026, 11, 26, 13, 8, 22, 0, time.FixedZone("CET", 3600))
-	got := Labels(Meta{Title: "voice-agent", Source: "https://gitlab.com/acme/voice-agent", Revision: "abc1234", Version: "1.4.2", Created: created})
+	got := Labels(Meta{Title: "voice-agent", Source: "https://gitlab.com/acme/voice-agent", Revision: "abc1234", Version: "1.4.2", Created: created,
+		BaseName: "gcr.io/distroless/static-debian12:nonroot", BaseDigest: "sha256:d093"})
 	assert.Equal(t, []Label{
 		{LabelTitle, "voice-agent"},
 		{LabelSource, "https://gitlab.com/acme/voice-agent"},
 		{LabelRevision, "abc1234"},
 		{LabelVersion, "1.4.2"},
+		{LabelBaseName, "gcr.io/distroless/static-debian12:nonroot"},
+		{LabelBaseDigest, "sha256:d093"},
 		{LabelCreated, "2026-11-26T12:08:22Z"},
 	}, got)
 

@@ -1,0 +1,579 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"dagger/voice/gobuild"
+	"dagger/voice/imagemeta"
+	"dagger/voice/imageref"
+	"dagger/voice/internal/dagger"
+	"dagger/voice/platform"
+	"dagger/voice/provenance"
+	"dagger/voice/sbom"
+)
+
+const (
+	// daggerVersion is the SDK and engine version, named in the provenance.
+	daggerVersion = "v0.21.8"
+	// zeroCommit marks a build without a known commit (local experiments);
+	// such a build cannot be published.
+	zeroCommit = "0000000000000000000000000000000000000000"
+	// agentPath is where the binary lives in the image.
+	agentPath = "/app/voice-agent"
+	// agentPort is the port the agent listens on.
+	agentPort = 8080
+	// nonRootUser is distroless's "nonroot" user.
+	nonRootUser = "65532"
+)
+
+// Build is the agent cross-compiled for every platform, each on the
+// pinned base image. Export it as a multi-platform OCI tarball, publish it
+// (then sign it), or inspect one platform's container. Lists are in the
+// order of Platforms.
+type Build struct {
+	// Platforms built, e.g. linux/amd64, linux/arm64.
+	Platforms []dagger.Platform
+	// One image per platform.
+	Containers []*dagger.Container
+	// The agent binary per platform.
+	Binaries []*dagger.File
+	// SHA-256 (hex) of each binary.
+	BinarySha256 []string
+	// CycloneDX JSON SBOM per platform.
+	Sboms []*dagger.File
+	// Version stamped into the binary and the image label.
+	Version string
+	// Source commit (full SHA) stamped into the binary.
+	Commit string
+	// Commit time (RFC 3339, UTC): every timestamp of the image.
+	CommitTime string
+	// Repository URL of the source ($CI_PROJECT_URL).
+	SourceUrl string
+	// Main package built.
+	MainPackage string
+	// Go toolchain image used (pinned by digest).
+	GoImage string
+	// Base image used (pinned by digest).
+	BaseImage string
+	// Cosign image used by Release (pinned by digest).
+	CosignImage string
+}
+
+// Build cross-compiles the agent on the engine's native platform for each
+// target platform (GOOS/GOARCH, CGO_ENABLED=0, -trimpath, no build ID or
+// VCS stamping; version and commit stamped with -ldflags) with the Go
+// module and build caches as cache volumes, and puts each binary on the
+// base image with commit-time timestamps, USER 65532, the entrypoint, port
+// 8080 and OCI labels. An SBOM is written per platform.
+//
+//	dagger call build --version=1.4.2 --commit=$(git rev-parse HEAD) --created=$(git log -1 --format=%cI) tarball export --path=voice.tar
+func (m *Voice) Build(
+	ctx context.Context,
+	// Repository root holding the product's go.mod.
+	//
+	// +defaultPath="/"
+	// +ignore=[".git", ".ci", "ci", "deploy", "**/node_modules", "voice.tar", "junit.xml", "reports"]
+	source *dagger.Directory,
+	// Target platforms.
+	//
+	// +optional
+	// +default=["linux/amd64", "linux/arm64"]
+	platforms []dagger.Platform,
+	// Version stamped into the binary and the image label, e.g. $CI_COMMIT_TAG.
+	//
+	// +optional
+	// +default="0.0.0-dev"
+	version string,
+	// Full commit SHA of the source, e.g. $CI_COMMIT_SHA or $(git rev-parse HEAD).
+	// Without it the build is for local use only and cannot be published.
+	//
+	// +optional
+	commit string,
+	// Commit time: RFC 3339 ($CI_COMMIT_TIMESTAMP, git log -1 --format=%cI) or
+	// Unix seconds ($SOURCE_DATE_EPOCH). It is the image's creation time and
+	// every file timestamp: the clock is never read.
+	//
+	// +optional
+	// +default="1970-01-01T00:00:00Z"
+	created string,
+	// Repository URL for the image's source label and the provenance ($CI_PROJECT_URL).
+	//
+	// +optional
+	sourceUrl string,
+	// Main package to build, relative to the repository root.
+	//
+	// +optional
+	// +default="./agent/cmd/voice-agent"
+	mainPackage string,
+) (*Build, error) {
+	if len(platforms) == 0 {
+		platforms = []dagger.Platform{"linux/amd64", "linux/arm64"}
+	}
+	if version == "" {
+		version = "0.0.0-dev"
+	}
+	if commit == "" {
+		commit = zeroCommit
+	}
+	if created == "" {
+		created = "0"
+	}
+	if mainPackage == "" {
+		mainPackage = gobuild.DefaultPackage
+	}
+	names := make([]string, len(platforms))
+	for i, p := range platforms {
+		names[i] = string(p)
+	}
+	plats, err := platform.ParseList(names)
+	if err != nil {
+		return nil, err
+	}
+	commitTime, err := imagemeta.ParseCommitTime(created)
+	if err != nil {
+		return nil, err
+	}
+	base, err := imageref.ParseDigest(m.BaseImage)
+	if err != nil {
+		return nil, fmt.Errorf("base image must be pinned by digest: %w", err)
+	}
+	revision := commit
+	if commit == zeroCommit {
+		revision = ""
+	}
+	labels := imagemeta.Labels(imagemeta.Meta{
+		Title: "voice-agent", Source: sourceUrl, Revision: revision, Version: version, Created: commitTime,
+		BaseName: baseName(base), BaseDigest: base.Digest,
+	})
+
+	b := &Build{
+		Platforms:    make([]dagger.Platform, len(plats)),
+		Containers:   make([]*dagger.Container, len(plats)),
+		Binaries:     make([]*dagger.File, len(plats)),
+		BinarySha256: make([]string, len(plats)),
+		Sboms:        make([]*dagger.File, len(plats)),
+		Version:      version,
+		Commit:       commit,
+		CommitTime:   commitTime.Format(time.RFC3339),
+		SourceUrl:    sourceUrl,
+		MainPackage:  mainPackage,
+		GoImage:      m.GoImage,
+		BaseImage:    m.BaseImage,
+		CosignImage:  m.CosignImage,
+	}
+	// Build the platforms in parallel: each waits for its compile to read
+	// the build information and hash.
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range plats {
+		opts := gobuild.Options{
+			Package: mainPackage, Output: "/out/voice-agent", Platform: p, Version: version, Commit: commit,
+		}
+		args, err := opts.Args()
+		if err != nil {
+			return nil, err
+		}
+		builder := m.goEnv(source)
+		for _, kv := range opts.Env() {
+			builder = builder.WithEnvVariable(kv[0], kv[1])
+		}
+		builder = builder.
+			WithExec([]string{"mkdir", "-p", "/out"}).
+			WithExec(args)
+		builder = describeExecs(builder, "/out")
+
+		bin := builder.File("/out/voice-agent").WithTimestamps(int(commitTime.Unix()))
+		app := dag.Directory().
+			WithFile("voice-agent", bin, dagger.DirectoryWithFileOpts{Permissions: 0o755}).
+			WithTimestamps(int(commitTime.Unix()))
+		ctr := dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(p.String())}).
+			From(m.BaseImage).
+			WithDirectory("/app", app, dagger.ContainerWithDirectoryOpts{Owner: "0:0"}).
+			WithUser(nonRootUser).
+			WithWorkdir("/app").
+			WithEntrypoint([]string{agentPath}).
+			WithExposedPort(agentPort)
+		for _, l := range labels {
+			ctr = ctr.WithLabel(l.Name, l.Value)
+		}
+		b.Platforms[i] = dagger.Platform(p.String())
+		b.Containers[i] = ctr
+		b.Binaries[i] = bin
+
+		g.Go(func() error {
+			sum, doc, _, err := describeBinary(gctx, builder, "/out", p.String(), version, revision, m.BaseImage, commitTime)
+			if err != nil {
+				return err
+			}
+			b.BinarySha256[i] = sum
+			b.Sboms[i] = sbomFile(p.String(), doc, commitTime)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// sbomName is the file name of a platform's SBOM, e.g. "sbom-linux-arm64.cdx.json".
+func sbomName(p string) string {
+	return "sbom-" + strings.ReplaceAll(p, "/", "-") + ".cdx.json"
+}
+
+// baseName is the base image's "repository[:tag]" for its OCI label.
+func baseName(d imageref.Digest) string {
+	if d.Tag == "" {
+		return d.Repository
+	}
+	return d.Repository + ":" + d.Tag
+}
+
+// describeExecs adds, to a container holding dir/voice-agent, the files
+// describeBinary reads: the Go build information and the SHA-256.
+func describeExecs(ctr *dagger.Container, dir string) *dagger.Container {
+	return ctr.
+		WithExec([]string{"go", "version", "-m", "-json", dir + "/voice-agent"}, dagger.ContainerWithExecOpts{RedirectStdout: dir + "/buildinfo.json"}).
+		WithExec([]string{"sha256sum", dir + "/voice-agent"}, dagger.ContainerWithExecOpts{RedirectStdout: dir + "/voice-agent.sha256"})
+}
+
+// describeBinary reads what describeExecs wrote and returns the binary's
+// SHA-256 (hex), the platform's CycloneDX SBOM and the build information.
+func describeBinary(ctx context.Context, ctr *dagger.Container, dir, plat, version, revision, baseImage string, commitTime time.Time) (string, []byte, *debug.BuildInfo, error) {
+	sumLine, err := ctr.File(dir + "/voice-agent.sha256").Contents(ctx)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("build %s: %w", plat, err)
+	}
+	sum := strings.Fields(sumLine)
+	if len(sum) == 0 {
+		return "", nil, nil, fmt.Errorf("build %s: sha256sum printed nothing", plat)
+	}
+	infoJSON, err := ctr.File(dir + "/buildinfo.json").Contents(ctx)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("build %s: read build information: %w", plat, err)
+	}
+	info, err := sbom.ParseBuildInfo([]byte(infoJSON))
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("build %s: %w", plat, err)
+	}
+	bom, err := sbom.Generate(info, sbom.Options{
+		Name: "voice-agent", Version: version, Platform: plat, BinarySHA256: sum[0],
+		BaseImage: baseImage, Timestamp: commitTime, ToolName: "dagger/voice", ToolVersion: revision,
+	})
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("SBOM of %s: %w", plat, err)
+	}
+	doc, err := sbom.Encode(bom)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return sum[0], doc, info, nil
+}
+
+// sbomFile stores an SBOM as a file with the commit time as timestamp.
+func sbomFile(plat string, doc []byte, commitTime time.Time) *dagger.File {
+	return dag.Directory().
+		WithNewFile(sbomName(plat), string(doc)).
+		WithTimestamps(int(commitTime.Unix())).
+		File(sbomName(plat))
+}
+
+// index returns the position of a platform in the build.
+func (b *Build) index(p dagger.Platform) (int, error) {
+	want, err := platform.Parse(string(p))
+	if err != nil {
+		return 0, err
+	}
+	for i, have := range b.Platforms {
+		if string(have) == want.String() {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("platform %s was not built (built: %v): add it to --platforms", want, b.Platforms)
+}
+
+// Container returns one platform's image, e.g. to run or inspect it:
+//
+//	dagger call build container --platform=linux/amd64 with-exec --args=/app/voice-agent,-version --use-entrypoint=false stdout
+func (b *Build) Container(
+	// Platform of the image.
+	//
+	// +optional
+	// +default="linux/amd64"
+	platform dagger.Platform,
+) (*dagger.Container, error) {
+	if platform == "" {
+		platform = "linux/amd64"
+	}
+	i, err := b.index(platform)
+	if err != nil {
+		return nil, err
+	}
+	return b.Containers[i], nil
+}
+
+// Sbom returns one platform's CycloneDX JSON SBOM:
+//
+//	dagger call build sbom --platform=linux/arm64 export --path=sbom-linux-arm64.cdx.json
+func (b *Build) Sbom(
+	// Platform of the image.
+	//
+	// +optional
+	// +default="linux/amd64"
+	platform dagger.Platform,
+) (*dagger.File, error) {
+	if platform == "" {
+		platform = "linux/amd64"
+	}
+	i, err := b.index(platform)
+	if err != nil {
+		return nil, err
+	}
+	return b.Sboms[i], nil
+}
+
+// SbomDirectory returns every platform's SBOM in one directory
+// (sbom-<os>-<arch>.cdx.json), e.g. for GitLab artifacts:
+//
+//	dagger call build sbom-directory export --path=sbom
+func (b *Build) SbomDirectory() *dagger.Directory {
+	dir := dag.Directory()
+	for i, p := range b.Platforms {
+		dir = dir.WithFile(sbomName(string(p)), b.Sboms[i])
+	}
+	return dir
+}
+
+// Tarball returns all platforms as one multi-platform OCI image tarball,
+// for laptops without a registry (`docker load` or `podman load`):
+//
+//	dagger call build tarball export --path=voice.tar
+func (b *Build) Tarball() *dagger.File {
+	return dag.Container().AsTarball(dagger.ContainerAsTarballOpts{
+		PlatformVariants: b.Containers,
+		MediaTypes:       dagger.ImageMediaTypesOcimediaTypes,
+	})
+}
+
+// Publish pushes all platforms as one multi-platform image index and
+// returns its digest reference (repo@sha256:...), which every later step
+// uses instead of the tag:
+//
+//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD
+//
+// +cache="never"
+func (b *Build) Publish(
+	ctx context.Context,
+	// Registry address with tag, e.g. registry.gitlab.com/acme/voice-agent:1.4.2.
+	address string,
+	// Registry user, e.g. $CI_REGISTRY_USER. Without it the engine's own
+	// credentials are used.
+	//
+	// +optional
+	username string,
+	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
+	//
+	// +optional
+	password *dagger.Secret,
+) (string, error) {
+	if b.Commit == "" || b.Commit == zeroCommit {
+		return "", fmt.Errorf("refusing to publish a build without a commit: pass --commit=$CI_COMMIT_SHA and --created=$CI_COMMIT_TIMESTAMP to build")
+	}
+	if len(b.Containers) == 0 {
+		return "", fmt.Errorf("nothing to publish: the build has no platforms")
+	}
+	repo, registry, err := imageref.Repository(address)
+	if err != nil {
+		return "", err
+	}
+	if (username == "") != (password == nil) {
+		return "", fmt.Errorf("pass both --username and --password (e.g. --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD), or neither")
+	}
+	ctr := dag.Container()
+	if password != nil {
+		ctr = ctr.WithRegistryAuth(registry, username, password)
+	}
+	published, err := ctr.Publish(ctx, address, dagger.ContainerPublishOpts{
+		PlatformVariants: b.Containers,
+		MediaTypes:       dagger.ImageMediaTypesOcimediaTypes,
+	})
+	if err != nil {
+		return "", fmt.Errorf("publish %s: %w", repo, err)
+	}
+	ref, err := imageref.Normalize(published)
+	if err != nil {
+		return "", fmt.Errorf("registry returned %q: %w", published, err)
+	}
+	return ref, nil
+}
+
+// Provenance returns the SLSA provenance v1 in-toto statement for a
+// published image: builder (this module at the commit), source repository
+// and commit, build parameters, resolved dependencies and the digests of
+// the image, the binaries and the SBOMs. Pass GitLab's variables:
+//
+//	dagger call build ... provenance --image=$REF --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL export --path=provenance.json
+func (b *Build) Provenance(
+	ctx context.Context,
+	// Published digest reference (repo@sha256:...), the output of publish.
+	image string,
+	// $CI_COMMIT_REF_NAME: branch or tag built.
+	//
+	// +optional
+	ciCommitRefName string,
+	// $CI_PIPELINE_URL.
+	//
+	// +optional
+	ciPipelineUrl string,
+	// $CI_JOB_URL: the invocation id.
+	//
+	// +optional
+	ciJobUrl string,
+	// $CI_JOB_STARTED_AT (RFC 3339).
+	//
+	// +optional
+	ciJobStartedAt string,
+	// $CI_RUNNER_ID.
+	//
+	// +optional
+	ciRunnerId string,
+) (*dagger.File, error) {
+	st, err := b.statement(ctx, image, provenance.GitLab{
+		CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl,
+		JobStartedAt: ciJobStartedAt, RunnerID: ciRunnerId,
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc, err := st.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return dag.Directory().WithNewFile("provenance.json", string(doc)).File("provenance.json"), nil
+}
+
+func (b *Build) statement(ctx context.Context, image string, gl provenance.GitLab) (*provenance.Statement, error) {
+	if b.Commit == zeroCommit {
+		return nil, fmt.Errorf("no commit: pass --commit=$CI_COMMIT_SHA to build")
+	}
+	commitTime, err := imagemeta.ParseCommitTime(b.CommitTime)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]string, len(b.Sboms))
+	for i, f := range b.Sboms {
+		if docs[i], err = f.Contents(ctx); err != nil {
+			return nil, fmt.Errorf("read SBOM of %s: %w", b.Platforms[i], err)
+		}
+	}
+	return newStatement(provenance.Options{
+		Image: image, Version: b.Version, Commit: b.Commit, Package: b.MainPackage,
+		SourceURL: b.SourceUrl, CommitTime: commitTime, GoImage: b.GoImage, BaseImage: b.BaseImage, GitLab: gl,
+	}, b.Platforms, b.BinarySha256, docs)
+}
+
+// newStatement completes the provenance options with the platforms, the
+// binaries' and SBOMs' digests and this module's identity.
+func newStatement(o provenance.Options, platforms []dagger.Platform, binarySums, sbomDocs []string) (*provenance.Statement, error) {
+	for i, p := range platforms {
+		o.Platforms = append(o.Platforms, string(p))
+		slug := strings.ReplaceAll(string(p), "/", "-")
+		sum := sha256.Sum256([]byte(sbomDocs[i]))
+		o.Byproducts = append(o.Byproducts,
+			provenance.Artifact{Name: slug + "/voice-agent", SHA256: binarySums[i]},
+			provenance.Artifact{Name: sbomName(string(p)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	o.ModuleVersion = o.Commit
+	o.DaggerVersion = daggerVersion
+	return provenance.New(o)
+}
+
+// Release publishes the image, then signs its digest and attests every
+// SBOM and the provenance with cosign, and returns the digest reference.
+// This is what the release job runs (key-based shown; keyless: replace
+// --key/--key-password with --id-token=env://SIGSTORE_ID_TOKEN):
+//
+//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD \
+//	  --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD \
+//	  --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL --ci-job-started-at=$CI_JOB_STARTED_AT
+//
+// +cache="never"
+func (b *Build) Release(
+	ctx context.Context,
+	// Registry address with tag, e.g. registry.gitlab.com/acme/voice-agent:1.4.2.
+	address string,
+	// Registry user, e.g. $CI_REGISTRY_USER.
+	//
+	// +optional
+	username string,
+	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
+	//
+	// +optional
+	password *dagger.Secret,
+	// Cosign private key (PEM) for key-based signing, e.g. env://COSIGN_PRIVATE_KEY.
+	//
+	// +optional
+	key *dagger.Secret,
+	// Password of the private key, e.g. env://COSIGN_PASSWORD.
+	//
+	// +optional
+	keyPassword *dagger.Secret,
+	// OIDC token for keyless signing, e.g. env://SIGSTORE_ID_TOKEN (GitLab id_tokens, aud "sigstore").
+	//
+	// +optional
+	idToken *dagger.Secret,
+	// Fulcio URL of a private Sigstore (keyless only).
+	//
+	// +optional
+	fulcioUrl string,
+	// Rekor URL of a private Sigstore.
+	//
+	// +optional
+	rekorUrl string,
+	// $CI_COMMIT_REF_NAME.
+	//
+	// +optional
+	ciCommitRefName string,
+	// $CI_PIPELINE_URL.
+	//
+	// +optional
+	ciPipelineUrl string,
+	// $CI_JOB_URL.
+	//
+	// +optional
+	ciJobUrl string,
+	// $CI_JOB_STARTED_AT.
+	//
+	// +optional
+	ciJobStartedAt string,
+	// $CI_RUNNER_ID.
+	//
+	// +optional
+	ciRunnerId string,
+) (string, error) {
+	if key == nil && idToken == nil {
+		return "", fmt.Errorf("release signs the image: pass --key=env://COSIGN_PRIVATE_KEY (and --key-password) or --id-token=env://SIGSTORE_ID_TOKEN")
+	}
+	ref, err := b.Publish(ctx, address, username, password)
+	if err != nil {
+		return "", err
+	}
+	prov, err := b.Provenance(ctx, ref, ciCommitRefName, ciPipelineUrl, ciJobUrl, ciJobStartedAt, ciRunnerId)
+	if err != nil {
+		return "", err
+	}
+	m := &Voice{GoImage: b.GoImage, BaseImage: b.BaseImage, CosignImage: b.CosignImage}
+	if _, err := m.Sign(ctx, ref, key, keyPassword, idToken, fulcioUrl, rekorUrl, username, password, b.Sboms, prov, b.Platforms, ciCommitRefName, ciPipelineUrl, ciJobUrl); err != nil {
+		return "", fmt.Errorf("published %s but signing failed: %w", ref, err)
+	}
+	return ref, nil
+}
