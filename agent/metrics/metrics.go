@@ -31,6 +31,8 @@ type Metrics struct {
 	BuildInfo       *prometheus.GaugeVec
 }
 
+var tools = []string{"check_availability", "book_appointment", "cancel_appointment", "transfer_to_human", "end_call", "escalate_crisis"}
+
 // New creates and registers the metrics (plus Go and process collectors).
 func New(version, commit string) *Metrics {
 	m := &Metrics{
@@ -76,6 +78,16 @@ func New(version, commit string) *Metrics {
 	for _, r := range []string{"headers", "timestamp", "signature", "replay", "body"} {
 		m.WebhookFailures.WithLabelValues(r)
 	}
+	for _, tool := range tools {
+		m.ToolDuration.WithLabelValues(tool)
+		for _, r := range []string{"ok", "invalid", "error"} {
+			m.ToolCalls.WithLabelValues(tool, r)
+		}
+	}
+	m.Webhooks.WithLabelValues("realtime.call.incoming")
+	m.RealtimeErrors.WithLabelValues("sideband_connect")
+	m.ClientSecrets.WithLabelValues("ok")
+	m.ClientSecrets.WithLabelValues("error")
 	return m
 }
 

@@ -189,9 +189,9 @@ func (s *Server) handleCallAction(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "invalid_request_error", "missing_required_parameter", "target_uri is required")
 			return
 		}
+		// The caller leaves the session when the transfer completes, which
+		// the test decides with HangupByCaller.
 		c.referred = append(c.referred, p.TargetURI)
-		// The caller leaves the session once transferred.
-		go c.closeWS(websocket.StatusNormalClosure)
 	case "hangup":
 		c.hungUp = true
 		go c.closeWS(websocket.StatusNormalClosure)

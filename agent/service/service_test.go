@@ -1,0 +1,411 @@
+package service_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"gitlab.com/acme/voice-agent/agent/metrics"
+	"gitlab.com/acme/voice-agent/agent/realtime"
+	"gitlab.com/acme/voice-agent/agent/realtimetest"
+	"gitlab.com/acme/voice-agent/agent/schedule"
+	"gitlab.com/acme/voice-agent/agent/service"
+	"gitlab.com/acme/voice-agent/agent/session"
+	"gitlab.com/acme/voice-agent/agent/tools"
+	"gitlab.com/acme/voice-agent/agent/webhook"
+)
+
+var secret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("test-webhook-secret-32-bytes-ok!"))
+
+const apiKey = "sk-test-loopback"
+
+// day is far in the future so slots are bookable whatever the clock.
+var day = time.Date(2099, 3, 2, 0, 0, 0, 0, time.UTC)
+
+type harness struct {
+	api     *realtimetest.Server
+	store   *schedule.Store
+	svc     *service.Service
+	m       *metrics.Metrics
+	web     *httptest.Server
+	client  *http.Client
+	tr      *http.Transport
+	hookURL string
+}
+
+func newHarness(t testing.TB, maxCalls int, slots int) *harness {
+	t.Helper()
+	ctx := context.Background()
+	h := &harness{api: realtimetest.New(apiKey)}
+	var err error
+	h.store, err = schedule.Open(ctx, filepath.Join(t.TempDir(), "schedule.db"))
+	require.NoError(t, err)
+	st := schedule.State{Providers: []schedule.Provider{{ID: "p1", Name: "Dr. One"}}}
+	for i := range slots {
+		start := day.Add(time.Duration(9*60+i*15) * time.Minute)
+		st.Slots = append(st.Slots, schedule.Slot{ID: fmt.Sprintf("s%03d", i), ProviderID: "p1", Start: start, End: start.Add(15 * time.Minute)})
+	}
+	require.NoError(t, h.store.Seed(ctx, st))
+	v, err := webhook.NewVerifier(secret, nil)
+	require.NoError(t, err)
+	h.tr = &http.Transport{MaxIdleConnsPerHost: 200}
+	h.client = &http.Client{Transport: h.tr}
+	h.m = metrics.New("test", "abc")
+	h.svc, err = service.New(service.Options{
+		Calls: realtime.NewCalls(h.api.URL, apiKey, h.client), Store: h.store, Verifier: v, Metrics: h.m,
+		Session: session.Default(), MaxCalls: maxCalls,
+		ExecutorOptions: []tools.Option{tools.WithFrontDesk("sip:frontdesk@clinic.example")},
+		Dial: func(ctx context.Context, u, key string) (*realtime.Conn, error) {
+			return realtime.DialWith(ctx, u, key, h.client)
+		},
+	})
+	require.NoError(t, err)
+	h.web = httptest.NewServer(h.svc.Handler())
+	h.hookURL = h.web.URL + "/v1/openai/webhook"
+	t.Cleanup(h.close)
+	return h
+}
+
+func (h *harness) close() {
+	// Calls a test left open are hung up at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_ = h.svc.Shutdown(ctx)
+	h.web.Close()
+	h.api.Close()
+	h.tr.CloseIdleConnections()
+	_ = h.store.Close()
+}
+
+func (h *harness) deliver(t testing.TB, call *realtimetest.Call) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	status, err := realtimetest.DeliverIncoming(ctx, h.client, h.hookURL, secret, call, `"Caller" <sip:+15550001111@trunk.example>;tag=9`)
+	require.NoError(t, err)
+	return status
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func decode(t testing.TB, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s), &m), s)
+	return m
+}
+
+func TestWholeCallBooksAndHangsUp(t *testing.T) {
+	h := newHarness(t, 5, 4)
+	c := ctx(t)
+	call := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitAccepted(c))
+	sess := decode(t, string(call.Session()))
+	assert.Equal(t, "realtime", sess["type"])
+	assert.Equal(t, session.DefaultModel, sess["model"])
+	assert.Len(t, sess["tools"], len(session.DefaultTools()))
+	require.NoError(t, call.WaitConnected(c))
+
+	out, err := call.FunctionCall(c, session.ToolCheckAvailability, `{"date":"2099-03-02"}`)
+	require.NoError(t, err)
+	assert.Len(t, decode(t, out)["slots"], 4)
+	require.NoError(t, call.ExpectResponseCreate(c))
+
+	out, err = call.FunctionCall(c, session.ToolBookAppointment, `{"slot_id":"s001","patient_name":"Jo Roe"}`)
+	require.NoError(t, err)
+	assert.Equal(t, true, decode(t, out)["booked"])
+	require.NoError(t, call.ExpectResponseCreate(c))
+
+	out, err = call.FunctionCall(c, session.ToolBookAppointment, `{"slot_id":`)
+	require.NoError(t, err)
+	assert.Contains(t, decode(t, out)["error"], "not valid", "invalid arguments are answered, not fatal")
+	require.NoError(t, call.ExpectResponseCreate(c))
+
+	_, err = call.FunctionCall(c, session.ToolEndCall, `{"reason":"done"}`)
+	require.NoError(t, err)
+	require.NoError(t, call.ExpectResponseCreate(c), "the model is asked to say goodbye")
+	assert.False(t, call.HungUp(), "no hangup before the goodbye")
+	require.NoError(t, call.AssistantSays(c, "Goodbye!"))
+	require.NoError(t, call.WaitEnded(c))
+	assert.True(t, call.HungUp())
+
+	require.Eventually(t, func() bool { return h.svc.ActiveCalls() == 0 }, 5*time.Second, 5*time.Millisecond)
+	snap, err := h.store.Snapshot(c)
+	require.NoError(t, err)
+	require.Len(t, snap.Appointments, 1)
+	assert.Equal(t, "s001", snap.Appointments[0].SlotID)
+	assert.Equal(t, "+15550001111", snap.Appointments[0].PatientPhone)
+	assert.Equal(t, call.ID, snap.Appointments[0].CallID)
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeCompleted)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.ToolCalls.WithLabelValues(session.ToolBookAppointment, "ok")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.ToolCalls.WithLabelValues(session.ToolBookAppointment, "invalid")))
+	assert.Equal(t, 0.0, testutil.ToFloat64(h.m.CallsActive))
+}
+
+func TestCrisisTransfersToCrisisLine(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	out, err := call.FunctionCall(c, session.ToolCrisisEscalation, `{"risk":"self_harm"}`)
+	require.NoError(t, err)
+	assert.Equal(t, session.CrisisLine, decode(t, out)["crisis_line"])
+	assert.Equal(t, []string{"tel:988"}, call.Referred())
+	call.HangupByCaller() // the transfer completes: the caller leaves the session
+	require.NoError(t, call.WaitEnded(c))
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeTransferred)) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+}
+
+func TestTransferToHumanAndCallerHangup(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	_, err := call.FunctionCall(c, session.ToolTransferToHuman, `{"reason":"billing"}`)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sip:frontdesk@clinic.example"}, call.Referred())
+	call.HangupByCaller()
+	require.NoError(t, call.WaitEnded(c))
+
+	other := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, other))
+	require.NoError(t, other.WaitConnected(c))
+	// Malformed and unknown events are ignored; the call goes on.
+	require.NoError(t, other.Send(c, map[string]any{"no_type": true}))
+	require.NoError(t, other.Send(c, map[string]any{"type": "error", "event_id": "e1", "error": map[string]any{"type": "invalid_request_error", "code": "x", "message": "bad"}}))
+	out, err := other.FunctionCall(c, session.ToolCheckAvailability, `{"date":"2099-03-02"}`)
+	require.NoError(t, err)
+	assert.Contains(t, out, "slots")
+	other.HangupByCaller()
+	require.NoError(t, other.WaitEnded(c))
+	require.Eventually(t, func() bool { return h.svc.ActiveCalls() == 0 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.RealtimeErrors.WithLabelValues("bad_event")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.RealtimeErrors.WithLabelValues("invalid_request_error")))
+	assert.False(t, other.HungUp(), "the caller hung up, not the agent")
+}
+
+func TestRejectsWhenAtCapacity(t *testing.T) {
+	h := newHarness(t, 1, 1)
+	c := ctx(t)
+	first := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, first))
+	require.NoError(t, first.WaitConnected(c))
+	second := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, second))
+	assert.Equal(t, service.SIPBusyHere, second.Rejected())
+	assert.Nil(t, second.Session())
+	first.HangupByCaller()
+	require.Eventually(t, func() bool { return h.svc.ActiveCalls() == 0 }, 5*time.Second, 5*time.Millisecond)
+	third := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, third))
+	require.NoError(t, third.WaitAccepted(c), "capacity is released when a call ends")
+}
+
+func TestWebhookRefusals(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	body := []byte(fmt.Sprintf(`{"object":"event","id":"evt_1","type":"realtime.call.incoming","created_at":1,"data":{"call_id":%q,"sip_headers":[]}}`, call.ID))
+
+	wrong := "whsec_" + base64.StdEncoding.EncodeToString([]byte("not-the-right-secret-32-bytes!!!"))
+	status, err := realtimetest.Deliver(c, h.client, h.hookURL, wrong, "wh_a", time.Now(), body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, status)
+	status, err = realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_b", time.Now().Add(-10*time.Minute), body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, status, "stale")
+	status, err = realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_c", time.Now(), []byte(`{"id":`))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, status, "malformed body")
+	status, err = realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_d", time.Now(), []byte(`{"object":"event","id":"evt_2","type":"response.completed","data":{}}`))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status, "other event types are acknowledged and ignored")
+	assert.Equal(t, 0, h.api.Accepted(), "nothing accepted so far")
+
+	status, err = realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_e", time.Now(), body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	status, err = realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_e", time.Now(), body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusConflict, status, "replayed webhook-id")
+	assert.Equal(t, 1, h.api.Accepted())
+
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.WebhookFailures.WithLabelValues("signature")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.WebhookFailures.WithLabelValues("timestamp")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.WebhookFailures.WithLabelValues("replay")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.WebhookFailures.WithLabelValues("body")))
+}
+
+func TestAcceptFailureIsRetryable(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	body := []byte(`{"object":"event","id":"evt_9","type":"realtime.call.incoming","created_at":1,"data":{"call_id":"rtc_unknown","sip_headers":[]}}`)
+	for range 2 { // the same delivery id is processed again after a failure
+		status, err := realtimetest.Deliver(c, h.client, h.hookURL, secret, "wh_retry", time.Now(), body)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusBadGateway, status)
+	}
+	assert.Equal(t, 2.0, testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeAcceptFailed)))
+	assert.Equal(t, 0, h.svc.ActiveCalls())
+}
+
+func TestClientSecretHealthReadyMetrics(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	resp, err := h.client.Post(h.web.URL+"/v1/realtime/client-secret", "application/json", nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	got := decode(t, string(b))
+	assert.True(t, strings.HasPrefix(got["value"].(string), "ek_"))
+	assert.NotZero(t, got["expires_at"])
+	require.Len(t, h.api.ClientSecrets(), 1)
+	assert.Equal(t, "realtime", decode(t, string(h.api.ClientSecrets()[0]))["type"])
+
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, err := h.client.Get(h.web.URL + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, path)
+	}
+	resp, err = h.client.Get(h.web.URL + "/metrics")
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, name := range metrics.Names {
+		assert.Contains(t, string(b), name)
+	}
+	h.svc.Drain()
+	resp, err = h.client.Get(h.web.URL + "/readyz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "draining is not ready")
+}
+
+func TestShutdownWaitsThenHangsUp(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	a, b := h.api.NewCall(), h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, a))
+	require.Equal(t, http.StatusOK, h.deliver(t, b))
+	require.NoError(t, a.WaitConnected(c))
+	require.NoError(t, b.WaitConnected(c))
+
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Shutdown(sctx) }()
+	require.Eventually(t, func() bool {
+		resp, err := h.client.Get(h.web.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, 5*time.Second, 5*time.Millisecond)
+	late := h.api.NewCall()
+	require.Equal(t, http.StatusOK, h.deliver(t, late))
+	assert.Equal(t, service.SIPServiceUnavailable, late.Rejected(), "no new calls while draining")
+
+	a.HangupByCaller() // a finishes on its own during the grace period
+	require.NoError(t, a.WaitEnded(c))
+	select {
+	case err := <-done:
+		t.Fatalf("shutdown returned with a call still active: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel() // deadline: b is hung up
+	require.ErrorContains(t, <-done, "hung up 1 active call")
+	assert.False(t, a.HungUp())
+	assert.True(t, b.HungUp())
+}
+
+// 100 simultaneous calls each try to book one of 10 overlapping slots:
+// exactly one booking per slot, no lost booking, no goroutine left behind.
+func TestHundredConcurrentCallsNoDoubleBooking(t *testing.T) {
+	h := newHarness(t, 100, 10)
+	c := ctx(t)
+	before := runtime.NumGoroutine()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	booked := map[string]string{} // slot -> appointment id
+	refused := 0
+	for i := range 100 {
+		wg.Go(func() {
+			call := h.api.NewCall()
+			if !assert.Equal(t, http.StatusOK, h.deliver(t, call)) {
+				return
+			}
+			if !assert.NoError(t, call.WaitConnected(c)) {
+				return
+			}
+			slot := fmt.Sprintf("s%03d", i%10)
+			out, err := call.FunctionCall(c, session.ToolBookAppointment, fmt.Sprintf(`{"slot_id":%q,"patient_name":"Patient %d"}`, slot, i))
+			if !assert.NoError(t, err) {
+				return
+			}
+			assert.NoError(t, call.ExpectResponseCreate(c))
+			res := decode(t, out)
+			mu.Lock()
+			if res["booked"] == true {
+				assert.NotContains(t, booked, slot, "slot %s double booked", slot)
+				booked[slot] = res["appointment_id"].(string)
+			} else {
+				assert.Contains(t, res["error"], "just booked")
+				refused++
+			}
+			mu.Unlock()
+			call.HangupByCaller()
+			assert.NoError(t, call.WaitEnded(c))
+		})
+	}
+	wg.Wait()
+	assert.Len(t, booked, 10)
+	assert.Equal(t, 90, refused)
+	snap, err := h.store.Snapshot(c)
+	require.NoError(t, err)
+	require.Len(t, snap.Appointments, 10, "no lost booking")
+	for _, a := range snap.Appointments {
+		assert.Equal(t, booked[a.SlotID], a.ID)
+	}
+	require.Eventually(t, func() bool { return h.svc.ActiveCalls() == 0 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 100.0, testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeCompleted)))
+
+	// No goroutine leak: once idle connections are closed, the count
+	// settles back to where it was before the calls.
+	var now int
+	for range 200 {
+		h.tr.CloseIdleConnections()
+		if now = runtime.NumGoroutine(); now <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if now > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: %d before, %d after\n%s", before, now, buf[:runtime.Stack(buf, true)])
+	}
+}
