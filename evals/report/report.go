@@ -167,8 +167,17 @@ func failureText(c *runner.CaseResult) (string, string, bool) {
 	return first, b.String(), onlyErrors
 }
 
+// transcriptText renders the first failed attempt's transcript (or the
+// first attempt's when all passed).
 func transcriptText(c *runner.CaseResult) string {
+	attempts := make([]*runner.Attempt, 0, len(c.Attempts))
 	for _, a := range c.Attempts {
+		if a != nil && !a.Pass {
+			attempts = append(attempts, a)
+		}
+	}
+	attempts = append(attempts, c.Attempts...)
+	for _, a := range attempts {
 		if a == nil {
 			continue
 		}
