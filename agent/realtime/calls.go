@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -60,7 +61,7 @@ func (c *Calls) Accept(ctx context.Context, callID string, sessionJSON []byte) e
 	err := c.client.Realtime.Calls.Accept(ctx, callID, oarealtime.CallAcceptParams{},
 		option.WithRequestBody("application/json", sessionJSON))
 	if err != nil {
-		return fmt.Errorf("realtime: accept call: %w", err)
+		return wrap("accept call", err)
 	}
 	return nil
 }
@@ -70,7 +71,7 @@ func (c *Calls) Accept(ctx context.Context, callID string, sessionJSON []byte) e
 func (c *Calls) Reject(ctx context.Context, callID string, sipStatus int) error {
 	err := c.client.Realtime.Calls.Reject(ctx, callID, oarealtime.CallRejectParams{StatusCode: openai.Int(int64(sipStatus))})
 	if err != nil {
-		return fmt.Errorf("realtime: reject call: %w", err)
+		return wrap("reject call", err)
 	}
 	return nil
 }
@@ -79,7 +80,7 @@ func (c *Calls) Reject(ctx context.Context, callID string, sipStatus int) error 
 func (c *Calls) Transfer(ctx context.Context, callID, target string) error {
 	err := c.client.Realtime.Calls.Refer(ctx, callID, oarealtime.CallReferParams{TargetUri: target})
 	if err != nil {
-		return fmt.Errorf("realtime: refer call: %w", err)
+		return wrap("refer call", err)
 	}
 	return nil
 }
@@ -87,7 +88,7 @@ func (c *Calls) Transfer(ctx context.Context, callID, target string) error {
 // Hangup ends the call.
 func (c *Calls) Hangup(ctx context.Context, callID string) error {
 	if err := c.client.Realtime.Calls.Hangup(ctx, callID); err != nil {
-		return fmt.Errorf("realtime: hang up call: %w", err)
+		return wrap("hang up call", err)
 	}
 	return nil
 }
@@ -113,10 +114,20 @@ func (c *Calls) MintClientSecret(ctx context.Context, sessionJSON []byte, ttl ti
 	_, err = c.client.Realtime.ClientSecrets.New(ctx, oarealtime.ClientSecretNewParams{},
 		option.WithRequestBody("application/json", body), option.WithResponseBodyInto(&res))
 	if err != nil {
-		return ClientSecret{}, fmt.Errorf("realtime: mint client secret: %w", err)
+		return ClientSecret{}, wrap("mint client secret", err)
 	}
 	if res.Value == "" {
 		return ClientSecret{}, fmt.Errorf("realtime: mint client secret: response has no value")
 	}
 	return res, nil
+}
+
+// wrap adds the API's error code and message (never the key or request
+// body) to err, which stays inspectable with errors.As(*openai.Error).
+func wrap(op string, err error) error {
+	var apiErr *openai.Error
+	if errors.As(err, &apiErr) && apiErr.Code != "" {
+		return fmt.Errorf("realtime: %s: %w (%s: %s)", op, err, apiErr.Code, apiErr.Message)
+	}
+	return fmt.Errorf("realtime: %s: %w", op, err)
 }
