@@ -1,0 +1,174 @@
+package evalrun
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func valid() Options {
+	return Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 4}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Options)
+		want string
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"path suite", func(o *Options) { o.Suite = "evals/suites/voice" }, ""},
+		{"live with model and filter", func(o *Options) { o.Live, o.Model, o.Filter, o.BaseURL = true, "gpt-realtime-2025-08-28", "crisis", "https://proxy.internal/v1" }, ""},
+		{"threshold above 1", func(o *Options) { o.Threshold = 1.5 }, "threshold 1.5 is outside 0..1"},
+		{"threshold negative", func(o *Options) { o.Threshold = -0.1 }, "outside 0..1"},
+		{"suite escapes source", func(o *Options) { o.Suite = "../etc" }, "not a suite name"},
+		{"suite absolute", func(o *Options) { o.Suite = "/etc" }, "not a suite name"},
+		{"suite injection", func(o *Options) { o.Suite = "voice; curl evil" }, "not a suite name"},
+		{"flag as suite", func(o *Options) { o.Suite = "--mode=live" }, "not a suite name"},
+		{"repeat zero", func(o *Options) { o.Repeat = 0 }, "repeat 0"},
+		{"parallel too high", func(o *Options) { o.Parallel = 1000 }, "parallel 1000"},
+		{"bad model", func(o *Options) { o.Model = "gpt realtime" }, "not a model name"},
+		{"bad filter", func(o *Options) { o.Filter = "-x" }, "not a tag"},
+		{"base URL with credentials", func(o *Options) { o.BaseURL = "https://user:sk-123@api.openai.com/v1" }, "without credentials"},
+		{"base URL not http", func(o *Options) { o.BaseURL = "file:///etc/passwd" }, "not an http(s) URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := valid()
+			tt.edit(&o)
+			err := o.Validate()
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestArgs(t *testing.T) {
+	o := valid()
+	assert.Equal(t, []string{Binary, "--suite", "voice", "--threshold", "0.92", "--mode", "scripted", "--repeat", "1", "--parallel", "4",
+		"--junit", JUnitPath, "--json", JSONPath, "--markdown", MarkdownPath}, o.Args())
+	o.Live, o.Model, o.Filter, o.Repeat = true, "gpt-realtime", "crisis", 3
+	args := strings.Join(o.Args(), " ")
+	assert.Contains(t, args, "--mode live --repeat 3")
+	assert.Contains(t, args, "--model gpt-realtime --filter crisis")
+	assert.NotContains(t, args, "KEY")
+	assert.Equal(t, []string{"go", "build", "-trimpath", "-o", Binary, "./evals/cmd/eval"}, BuildArgs())
+}
+
+// TestScriptKeepsReportsOfAFailingRun runs the generated script with sh
+// against a stand-in runner that writes a report and exits 1.
+func TestScriptKeepsReportsOfAFailingRun(t *testing.T) {
+	for _, code := range []int{0, 1, 2, 137} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		stub := filepath.Join(dir, "eval")
+		require.NoError(t, os.WriteFile(stub, []byte("#!/bin/sh\necho \"eval: mode=scripted args: $*\"\necho oops >&2\nfor a in \"$@\"; do case $a in *junit.xml) echo '<testsuites/>' > \"$a\";; esac; done\nexit "+itoa(code)+"\n"), 0o755))
+		script, err := valid().Script()
+		require.NoError(t, err)
+		script = strings.ReplaceAll(script, Binary, stub)
+		script = strings.ReplaceAll(script, OutDir+"/", out+"/")
+		script = strings.ReplaceAll(script, "mkdir -p "+OutDir+"\n", "mkdir -p "+out+"\n")
+		cmd := exec.Command("sh", "-c", script)
+		stdout, err := cmd.CombinedOutput()
+		require.NoError(t, err, "the script exits 0 whatever the runner did")
+		assert.True(t, strings.HasPrefix(string(stdout), "eval: mode=scripted"), string(stdout))
+		assert.Contains(t, string(stdout), "oops", "stderr is kept in the output")
+		got, err := os.ReadFile(filepath.Join(out, "exit-code"))
+		require.NoError(t, err)
+		assert.Equal(t, itoa(code)+"\n", string(got))
+		_, err = os.Stat(filepath.Join(out, "junit.xml"))
+		assert.NoError(t, err)
+	}
+	_, err := Options{Suite: "voice", Threshold: 2, Repeat: 1, Parallel: 1}.Script()
+	assert.Error(t, err)
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestInterpret(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		code    int
+		outcome Outcome
+		wantErr string
+	}{
+		{"0\n", 0, Passed, ""},
+		{"1", 1, Below, ""},
+		{" 2 \n", 2, BadInput, ""},
+		{"137\n", 137, BadInput, "exited 137"},
+		{"", 0, BadInput, "not a number"},
+	} {
+		code, outcome, err := Interpret(tc.in)
+		assert.Equal(t, tc.code, code, tc.in)
+		assert.Equal(t, tc.outcome, outcome, tc.in)
+		if tc.wantErr == "" {
+			assert.NoError(t, err)
+		} else {
+			assert.ErrorContains(t, err, tc.wantErr)
+		}
+	}
+}
+
+// TestParseSummary reads a report written by the real runner
+// (testdata/report.json: `go run ./evals/cmd/eval --filter end-call`).
+func TestParseSummary(t *testing.T) {
+	f, err := os.Open("testdata/report.json")
+	require.NoError(t, err)
+	defer f.Close()
+	s, err := ParseSummary(f)
+	require.NoError(t, err)
+	assert.Equal(t, "scripted", s.Mode)
+	assert.Equal(t, 1.0, s.Score)
+	assert.Equal(t, 3, s.Passed)
+	assert.Equal(t, "scripted (not a measurement of the model): score 1.0000, threshold 0.92: 3 passed, 0 failed, 0 skipped", s.String())
+
+	s = Summary{Mode: "live", Model: "gpt-realtime", Score: 0.5, PassAtK: 0.75, Threshold: 0.92, Repeat: 3, Passed: 1, Failed: 1, Flaky: 1, CriticalFailed: 1}
+	assert.Equal(t, "live gpt-realtime: score 0.5000, threshold 0.92: 1 passed, 1 failed, 0 skipped; pass^3 0.5000, pass@3 0.7500, 1 flaky; 1 critical case(s) failed", s.String())
+
+	for _, bad := range []string{`{"mode":"other"}`, `{"mode":"live","score":2}`, `not json`} {
+		_, err := ParseSummary(strings.NewReader(bad))
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestErrorReports(t *testing.T) {
+	out := "eval: mode=scripted\neval: --threshold 1.5 is outside 0..1 <&> ```"
+	j, js, md := ErrorReports("scripted", 2, out)
+	var doc struct {
+		Suites []struct {
+			Cases []struct {
+				Error struct {
+					Message string `xml:"message,attr"`
+					Body    string `xml:",chardata"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal([]byte(j), &doc))
+	require.Len(t, doc.Suites, 1)
+	require.Len(t, doc.Suites[0].Cases, 1)
+	assert.Equal(t, "exit code 2: eval: --threshold 1.5 is outside 0..1 <&> ```", doc.Suites[0].Cases[0].Error.Message)
+	assert.Equal(t, out, doc.Suites[0].Cases[0].Error.Body)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(js), &m))
+	assert.Equal(t, 2.0, m["exit_code"])
+	assert.Contains(t, md, "Evals did not run (scripted, exit code 2)")
+	assert.Equal(t, 2, strings.Count(md, "```"), "the output cannot close the code block")
+}
+
+func TestNonce(t *testing.T) {
+	a, b := Nonce(), Nonce()
+	assert.Len(t, a, 32)
+	assert.NotEqual(t, a, b)
+}
