@@ -25,7 +25,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{"defaults", func(*Options) {}, ""},
 		{"path suite", func(o *Options) { o.Suite = "evals/suites/voice" }, ""},
-		{"live with model and filter", func(o *Options) { o.Live, o.Model, o.Filter, o.BaseURL = true, "gpt-realtime-2025-08-28", "crisis", "https://proxy.internal/v1" }, ""},
+		{"live with model and filter", func(o *Options) {
+			o.Live, o.Model, o.Filter, o.BaseURL = true, "gpt-realtime-2025-08-28", "crisis", "https://proxy.internal/v1"
+		}, ""},
 		{"threshold above 1", func(o *Options) { o.Threshold = 1.5 }, "threshold 1.5 is outside 0..1"},
 		{"threshold negative", func(o *Options) { o.Threshold = -0.1 }, "outside 0..1"},
 		{"suite escapes source", func(o *Options) { o.Suite = "../etc" }, "not a suite name"},

@@ -17,7 +17,7 @@ import (
 func sample() *runner.Report {
 	fail := &runner.Attempt{Failures: []runner.Failure{{Turn: 2, Expectation: `must say "988"`, Seen: "agent said: <bye> | ok"}},
 		Transcript: []runner.Event{{Turn: 1, Kind: "caller", Text: "hi"}, {Turn: 1, Kind: "tool", Tool: "book", Arguments: `{"a":1}`, Output: `{"ok":true}`}, {Turn: 1, Kind: "agent", Text: "hello & welcome"}},
-		Duration: runner.Duration(1500 * time.Millisecond)}
+		Duration:   runner.Duration(1500 * time.Millisecond)}
 	pass := &runner.Attempt{Pass: true, Duration: runner.Duration(time.Second), Transcript: []runner.Event{}}
 	errA := &runner.Attempt{Error: "turn 1: model: HTTP 500", Transcript: []runner.Event{}}
 	return &runner.Report{

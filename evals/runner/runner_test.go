@@ -202,8 +202,10 @@ type funcConv struct {
 	c *suite.Case
 }
 
-func (fc *funcConv) Respond(ctx context.Context, in Input) (Response, error) { return fc.f(ctx, fc.c, in) }
-func (fc *funcConv) Close() error                                           { return nil }
+func (fc *funcConv) Respond(ctx context.Context, in Input) (Response, error) {
+	return fc.f(ctx, fc.c, in)
+}
+func (fc *funcConv) Close() error { return nil }
 
 func TestRunRepeatFlakyScoreAndSkips(t *testing.T) {
 	mk := func(name string, weight float64) *suite.Case {
