@@ -44,6 +44,12 @@ func gitBin(t testing.TB, dir string, args ...string) string {
 // newGitServer creates a bare repository whose main branch holds files
 // (path -> content) in one commit, and serves it.
 func newGitServer(t testing.TB, files map[string]string) *gitServer {
+	return newGitServerWithHistory(t, files, 0)
+}
+
+// newGitServerWithHistory is newGitServer with extra commits on main
+// (generated with git fast-import) after the one holding files.
+func newGitServerWithHistory(t testing.TB, files map[string]string, extra int) *gitServer {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed (run .ci/setup)")
@@ -61,6 +67,9 @@ func newGitServer(t testing.TB, files map[string]string) *gitServer {
 	gitBin(t, work, "add", "-A")
 	gitBin(t, work, "commit", "-q", "-m", "initial deploy repository")
 	gitBin(t, work, "push", "-q", bare, "main")
+	if extra > 0 {
+		fastImport(t, bare, extra)
+	}
 
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
@@ -159,4 +168,25 @@ images:
 		"broken/kustomization.yaml": "resources:\n- missing.yaml\nimages:\n- name: voice-agent\n",
 		"README.md":                 "deploy repository\n",
 	}
+}
+
+// fastImport appends n commits to main of the bare repository, each
+// changing history.txt, in one git fast-import stream.
+func fastImport(t testing.TB, bare string, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		msg := fmt.Sprintf("history %d", i)
+		content := fmt.Sprintf("%d\n", i)
+		fmt.Fprintf(&b, "commit refs/heads/main\ncommitter fixture <fixture@example.com> %d +0000\ndata %d\n%s\n", 1700000000+i, len(msg), msg)
+		if i == 0 {
+			b.WriteString("from refs/heads/main^0\n")
+		}
+		fmt.Fprintf(&b, "M 644 inline history.txt\ndata %d\n%s\n", len(content), content)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir = bare
+	cmd.Stdin = strings.NewReader(b.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "fast-import: %s", out)
 }

@@ -119,16 +119,20 @@ func SetImage(src []byte, up ImageUpdate) ([]byte, bool, error) {
 			}
 		}
 		if seq == nil {
-			sp.fail() // a new `images:` key: let kyaml place it
+			sp.fail() // a new `images:` list: let kyaml place it
 			seq = yaml.NewListRNode()
+			if err := seq.PipeE(yaml.Append(entry.YNode())); err != nil {
+				return nil, false, err
+			}
+			// SetField copies the list into the tree: fill it first.
 			if err := node.PipeE(yaml.SetField("images", seq)); err != nil {
 				return nil, false, err
 			}
 		} else {
 			sp.appendEntry(elems, fields)
-		}
-		if err := seq.PipeE(yaml.Append(entry.YNode())); err != nil {
-			return nil, false, err
+			if err := seq.PipeE(yaml.Append(entry.YNode())); err != nil {
+				return nil, false, err
+			}
 		}
 	} else {
 		if err := updateEntry(matches[0], up.Ref, &sp, &added); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kustomize/api/types"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/*/expected")
@@ -73,4 +74,45 @@ func TestSetImageErrors(t *testing.T) {
 	dup := []byte("images:\n- name: voice-agent\n- name: x\n  newName: " + agentRepo + "\n- name: " + agentRepo + "\n")
 	_, _, err = SetImage(dup, ImageUpdate{Ref: ref})
 	assert.ErrorContains(t, err, "entries match")
+}
+
+// FuzzSetImage: on any kustomization text, SetImage either refuses it or
+// produces a file in which the entry points at the digest, and applying the
+// same update again changes nothing.
+func FuzzSetImage(f *testing.F) {
+	for _, c := range []string{"comments", "digest", "add", "no-images", "name-is-repo"} {
+		src, err := os.ReadFile(filepath.Join("testdata", c, "original"))
+		require.NoError(f, err)
+		f.Add(src, true)
+	}
+	f.Add([]byte("images:\n- name: voice-agent\n  newTag: \"1\" # c\n"), false)
+	ref := agentRef(f)
+	f.Fuzz(func(t *testing.T, src []byte, add bool) {
+		up := ImageUpdate{Name: "voice-agent", Ref: ref, Add: add}
+		out, _, err := SetImage(src, up)
+		if err != nil {
+			return
+		}
+		node, err := readKustomization(out)
+		if err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, out)
+		}
+		found := false
+		if f := node.Field("images"); f != nil {
+			elems, _ := f.Value.Elements()
+			for _, e := range elems {
+				var img types.Image
+				if e.YNode().Decode(&img) == nil && img.Name == "voice-agent" {
+					found = img.Digest == ref.Digest && img.NewName == ref.Repository && img.NewTag == ""
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("entry not updated:\n%s", out)
+		}
+		again, changed, err := SetImage(out, ImageUpdate{Name: "voice-agent", Ref: ref})
+		if err != nil || changed || string(again) != string(out) {
+			t.Fatalf("second update: changed=%v err=%v\n%s", changed, err, out)
+		}
+	})
 }
