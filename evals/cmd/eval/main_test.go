@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -135,7 +138,7 @@ func TestScoreBelowThresholdExitsOne(t *testing.T) {
 `})
 	r := runEval(t, nil, "--suite", s, "--threshold", "0.6")
 	assert.Equal(t, exitBelow, r.code, r.stdout)
-	assert.Contains(t, r.stdout, "[3/3] FAIL wrong")
+	assert.Regexp(t, `\[[1-3]/3\] FAIL wrong \(`, r.stdout)
 	assert.Contains(t, r.stdout, "SKIP unscripted")
 	assert.Contains(t, r.stdout, "conversation: must say \"goodbye\": saw agent said: hello")
 	assert.Contains(t, r.stdout, "eval: FAIL score 0.5000 (threshold 0.60)")
@@ -145,10 +148,12 @@ func TestScoreBelowThresholdExitsOne(t *testing.T) {
 
 // fakeModel is a loopback Realtime server (documented WebSocket protocol)
 // answering every response.create with one text message.
-func fakeModel(t *testing.T, reply string, sawKey *bool) *httptest.Server {
+func fakeModel(t *testing.T, reply string, sawKey *atomic.Bool) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		*sawKey = r.Header.Get("Authorization") == "Bearer "+knownKey
+		if r.Header.Get("Authorization") == "Bearer "+knownKey {
+			sawKey.Store(true)
+		}
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -197,14 +202,14 @@ const liveSuite = `
 `
 
 func TestLiveAndRecordAgainstLoopbackModel(t *testing.T) {
-	var sawKey bool
+	var sawKey atomic.Bool
 	srv := fakeModel(t, "Hello from the model", &sawKey)
 	s := writeSuite(t, map[string]string{"cases.yaml": liveSuite})
 	env := map[string]string{"OPENAI_API_KEY": knownKey, "OPENAI_BASE_URL": srv.URL + "/v1"}
 	dir := t.TempDir()
 	r := runEval(t, env, "--suite", s, "--threshold", "0.5", "--json", filepath.Join(dir, "r.json"))
 	assert.Equal(t, exitPass, r.code, r.stdout+r.stderr)
-	assert.True(t, sawKey, "the key is sent in the Authorization header")
+	assert.True(t, sawKey.Load(), "the key is sent in the Authorization header")
 	assert.True(t, strings.HasPrefix(r.stdout, "eval: mode=live model=gpt-realtime"), r.stdout)
 	assert.Contains(t, r.stdout, "tokens 24")
 	assert.Contains(t, r.stdout, `must offer the crisis line ("988")`)
@@ -230,7 +235,7 @@ func TestLiveAndRecordAgainstLoopbackModel(t *testing.T) {
 // that echoes the key in its error messages: neither the console output nor
 // any report may contain it.
 func TestKeyNeverAppears(t *testing.T) {
-	var sawKey bool
+	var sawKey atomic.Bool
 	srv := fakeModel(t, "leak", &sawKey)
 	s := writeSuite(t, map[string]string{"cases.yaml": liveSuite})
 	dir := t.TempDir()
@@ -238,7 +243,7 @@ func TestKeyNeverAppears(t *testing.T) {
 	files := []string{filepath.Join(dir, "j.xml"), filepath.Join(dir, "r.json"), filepath.Join(dir, "m.md")}
 	r := runEval(t, env, "--suite", s, "--junit", files[0], "--json", files[1], "--markdown", files[2])
 	assert.Equal(t, exitBelow, r.code, "model errors fail closed")
-	assert.True(t, sawKey)
+	assert.True(t, sawKey.Load())
 	assert.Contains(t, r.stdout, "[REDACTED]", "the leaked error is reported, redacted")
 	outputs := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
 	for _, f := range files {
@@ -275,4 +280,41 @@ func TestTimeoutFailsClosed(t *testing.T) {
 	assert.Contains(t, r.stdout, "case timeout 200ms")
 	r = runEval(t, env, "--suite", s, "--timeout", "200ms", "--threshold", "0.1")
 	assert.Equal(t, exitBelow, r.code)
+}
+
+// TestBinaryExitCodes builds the real binary and checks the process exit
+// codes of the acceptance commands (`go run` itself reports any failure as
+// exit status 1, so the codes are checked on the built binary).
+func TestBinaryExitCodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the runner")
+	}
+	bin := filepath.Join(t.TempDir(), "eval")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--suite", "voice", "--threshold", "0.92", "--junit", filepath.Join(dir, "j.xml"), "--json", filepath.Join(dir, "r.json")}, 0, "mode=scripted"},
+		{[]string{"--suite", "voice", "--threshold", "1.5"}, 2, "--threshold 1.5 is outside 0..1"},
+		{[]string{"--suite", "voice", "--filter", "no-such-tag"}, 2, `no case in suite voice carries tag "no-such-tag"`},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "OPENAI_API_KEY=")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, tc.code, code, "%v:\n%s", tc.args, out)
+		assert.Contains(t, string(out), tc.want)
+	}
 }
