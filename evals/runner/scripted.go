@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
 	"gitlab.com/acme/voice-agent/evals/match"
@@ -177,7 +178,31 @@ func (r *Recorder) Start(ctx context.Context, s Session, c *suite.Case) (Convers
 	if err != nil {
 		return nil, err
 	}
-	return &recConv{Conversation: conv, r: r, name: c.Name}, nil
+	seeded := map[string]bool{}
+	collectStrings(match.Normalize(c.State), seeded)
+	return &recConv{Conversation: conv, r: r, name: c.Name, seeded: seeded, counts: map[string]int{}}, nil
+}
+
+func collectStrings(v any, into map[string]bool) {
+	switch x := v.(type) {
+	case string:
+		into[x] = true
+	case map[string]any:
+		for _, e := range x {
+			collectStrings(e, into)
+		}
+	case []any:
+		for _, e := range x {
+			collectStrings(e, into)
+		}
+	}
+}
+
+// generated is a value the agent generated during the call (not in the
+// seeded state), found in a tool output, and the reference that finds it
+// again on replay.
+type generated struct {
+	value, ref string
 }
 
 // Scripts returns the recorded scripts of the given cases.
@@ -195,12 +220,78 @@ func (r *Recorder) Scripts(names []string) map[string][][]suite.Response {
 
 type recConv struct {
 	Conversation
-	r     *Recorder
-	name  string
-	turns [][]suite.Response
+	r      *Recorder
+	name   string
+	turns  [][]suite.Response
+	seeded map[string]bool
+	counts map[string]int
+	gen    []generated
+}
+
+// noteOutput remembers the string values of a tool output the agent made
+// up during the call (e.g. a new appointment id), so recorded arguments and
+// text can refer to them instead of a value that differs on every run.
+func (rc *recConv) noteOutput(o ToolOutput) {
+	rc.counts[o.Name]++
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case string:
+			if len(x) >= 6 && !rc.seeded[x] && path != "" {
+				rc.gen = append(rc.gen, generated{x, fmt.Sprintf("${%s#%d.%s}", o.Name, rc.counts[o.Name], path)})
+			}
+		case map[string]any:
+			for k, e := range x {
+				walk(e, joinPath(path, k))
+			}
+		case []any:
+			for i, e := range x {
+				walk(e, joinPath(path, strconv.Itoa(i)))
+			}
+		}
+	}
+	walk(match.ParseJSON(o.Output), "")
+}
+
+func joinPath(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// refer replaces generated values in recorded arguments by references.
+func (rc *recConv) refer(v any) any {
+	switch x := v.(type) {
+	case string:
+		for _, g := range rc.gen {
+			if x == g.value {
+				return g.ref
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = rc.refer(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = rc.refer(e)
+		}
+	}
+	return v
+}
+
+func (rc *recConv) referText(s string) string {
+	for _, g := range rc.gen {
+		s = strings.ReplaceAll(s, g.value, g.ref)
+	}
+	return s
 }
 
 func (rc *recConv) Respond(ctx context.Context, in Input) (Response, error) {
+	for _, o := range in.Outputs {
+		rc.noteOutput(o)
+	}
 	resp, err := rc.Conversation.Respond(ctx, in)
 	if err != nil {
 		return resp, err
@@ -208,12 +299,12 @@ func (rc *recConv) Respond(ctx context.Context, in Input) (Response, error) {
 	if in.Caller != "" || len(rc.turns) == 0 {
 		rc.turns = append(rc.turns, nil)
 	}
-	sr := suite.Response{Say: resp.Text}
+	sr := suite.Response{Say: rc.referText(resp.Text)}
 	for _, c := range resp.Calls {
 		call := suite.Call{Name: c.Name}
 		var obj map[string]any
 		if err := json.Unmarshal([]byte(c.Arguments), &obj); err == nil && obj != nil {
-			call.Args = obj
+			call.Args = rc.refer(obj).(map[string]any)
 		} else {
 			call.RawArgs = c.Arguments
 		}
