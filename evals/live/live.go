@@ -339,9 +339,13 @@ func (cv *Conversation) respondOnce(ctx context.Context, timeout time.Duration) 
 			if ev.Response.Status != "completed" {
 				return runner.Response{}, fmt.Errorf("response %s %s: %s", ev.Response.ID, ev.Response.Status, string(env.Response.StatusDetails))
 			}
-			out := runner.Response{Usage: runner.Usage{
-				InputTokens: env.Response.Usage.InputTokens, OutputTokens: env.Response.Usage.OutputTokens, TotalTokens: env.Response.Usage.TotalTokens,
-			}}
+			u := env.Response.Usage
+			if u.TotalTokens == 0 {
+				// Some sessions report only input and output counts
+				// (openai/openai-agents-js#538).
+				u.TotalTokens = u.InputTokens + u.OutputTokens
+			}
+			out := runner.Response{Usage: runner.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, TotalTokens: u.TotalTokens}}
 			var text []string
 			for _, it := range ev.Response.Output {
 				if it.Type != "message" {
