@@ -258,8 +258,8 @@ func Summary(r *runner.Report) string {
 	if r.Repeat > 1 {
 		fmt.Fprintf(&b, "; repeat %d: pass^%d %.4f, pass@%d %.4f, %d flaky", r.Repeat, r.Repeat, r.Score, r.Repeat, r.PassAtK, r.Flaky)
 	}
-	fmt.Fprintf(&b, "; latency per response p50 %.0fms p95 %.0fms over %d; tokens %d; %.1fs\n",
-		r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.Responses, r.Usage.TotalTokens, r.Duration.Seconds())
+	fmt.Fprintf(&b, "; latency per response p50 %.0fms p95 %.0fms over %d, per caller turn p50 %.0fms p95 %.0fms over %d; tokens %d; %.1fs\n",
+		r.Latency.P50Ms, r.Latency.P95Ms, r.Latency.Responses, r.Latency.TurnP50Ms, r.Latency.TurnP95Ms, r.Latency.Turns, r.Usage.TotalTokens, r.Duration.Seconds())
 	return b.String()
 }
 
@@ -281,10 +281,11 @@ func WriteMarkdown(w io.Writer, r *runner.Report) error {
 	} else {
 		fmt.Fprintf(&b, "> **Mode: %s**, model `%s`.\n\n", r.Mode, r.Model)
 	}
-	fmt.Fprintf(&b, "| passed | failed | skipped | total | repeat | pass^k | pass@k | flaky | p50 / p95 per response | tokens | time |\n")
-	fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %d | %.0f / %.0f ms | %d | %.1fs |\n\n",
-		r.Passed, r.Failed, r.Skipped, r.Total, r.Repeat, r.Score*100, r.PassAtK*100, r.Flaky, r.Latency.P50Ms, r.Latency.P95Ms, r.Usage.TotalTokens, r.Duration.Seconds())
+	fmt.Fprintf(&b, "| passed | failed | skipped | total | repeat | pass^k | pass@k | flaky | p50 / p95 per response | p50 / p95 per turn | tokens | time |\n")
+	fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %d | %.0f / %.0f ms | %.0f / %.0f ms | %d | %.1fs |\n\n",
+		r.Passed, r.Failed, r.Skipped, r.Total, r.Repeat, r.Score*100, r.PassAtK*100, r.Flaky, r.Latency.P50Ms, r.Latency.P95Ms,
+		r.Latency.TurnP50Ms, r.Latency.TurnP95Ms, r.Usage.TotalTokens, r.Duration.Seconds())
 	var failed, skipped []*runner.CaseResult
 	for _, c := range r.Cases {
 		switch c.Status {

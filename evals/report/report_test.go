@@ -24,7 +24,7 @@ func sample() *runner.Report {
 		Suite: "voice", Mode: "live", Model: "gpt-realtime", Note: "live", Threshold: 0.92, Score: 0.5, PassAtK: 0.75, Repeat: 2,
 		Total: 4, Ran: 3, Passed: 1, Failed: 2, Skipped: 1, Flaky: 1, CriticalFailed: 1,
 		StartedAt: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Duration: runner.Duration(3 * time.Second),
-		Latency: runner.LatencySummary{Responses: 4, P50Ms: 800, P95Ms: 1900},
+		Latency: runner.LatencySummary{Responses: 4, P50Ms: 800, P95Ms: 1900, Turns: 3, TurnP50Ms: 1200, TurnP95Ms: 2500},
 		Cases: []*runner.CaseResult{
 			{Name: "ok", File: "voice/a.yaml:1", Weight: 1, Status: runner.StatusPassed, Passes: 2, PassAll: true, PassAny: true, Attempts: []*runner.Attempt{pass, pass}, Duration: runner.Duration(2 * time.Second)},
 			{Name: "crisis", File: "voice/b.yaml:7", Weight: 3, Critical: true, Status: runner.StatusFailed, Passes: 1, PassAny: true, Flaky: true, Attempts: []*runner.Attempt{pass, fail}},
@@ -100,6 +100,7 @@ func TestMarkdown(t *testing.T) {
 	assert.Contains(t, md, "- turn 2: must say \"988\": saw agent said: &lt;bye&gt; \\| ok")
 	assert.Contains(t, md, "error: turn 1: model: HTTP 500")
 	assert.Contains(t, md, "1 skipped")
+	assert.Contains(t, md, "| 800 / 1900 ms | 1200 / 2500 ms |")
 	// The heaviest failure is listed first.
 	assert.Less(t, strings.Index(md, "<code>crisis</code>"), strings.Index(md, "<code>down</code>"))
 
@@ -123,5 +124,5 @@ func TestConsoleLines(t *testing.T) {
 	assert.Contains(t, sum, "FAIL crisis (voice/b.yaml:7)\nattempt 2 of 2:\n  turn 2: must say")
 	assert.Contains(t, sum, "eval: FAIL score 0.5000 (threshold 0.92) mode=live: 1 passed, 2 failed, 1 skipped of 4; 1 critical case(s) failed")
 	assert.Contains(t, sum, "repeat 2: pass^2 0.5000, pass@2 0.7500, 1 flaky")
-	assert.Contains(t, sum, "p50 800ms p95 1900ms over 4")
+	assert.Contains(t, sum, "per response p50 800ms p95 1900ms over 4, per caller turn p50 1200ms p95 2500ms over 3")
 }

@@ -211,11 +211,15 @@ func (r *Report) Passes() bool {
 	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0
 }
 
-// LatencySummary is the model latency per response.
+// LatencySummary is the model latency per response, and per caller turn
+// (from the caller's words to the agent's answer, tool rounds included).
 type LatencySummary struct {
 	Responses int     `json:"responses"`
 	P50Ms     float64 `json:"p50_ms"`
 	P95Ms     float64 `json:"p95_ms"`
+	Turns     int     `json:"turns"`
+	TurnP50Ms float64 `json:"turn_p50_ms"`
+	TurnP95Ms float64 `json:"turn_p95_ms"`
 }
 
 // Duration is a time.Duration written as milliseconds in JSON.
@@ -263,7 +267,9 @@ type Attempt struct {
 	Transcript []Event    `json:"transcript"`
 	Duration   Duration   `json:"duration_ms"`
 	Latencies  []Duration `json:"latencies_ms,omitempty"`
-	Usage      Usage      `json:"usage"`
+	// TurnLatencies are per caller turn, tool rounds included.
+	TurnLatencies []Duration `json:"turn_latencies_ms,omitempty"`
+	Usage         Usage      `json:"usage"`
 }
 
 // Failure is one unmet expectation.
@@ -412,7 +418,7 @@ func finish(cr *CaseResult) {
 
 func score(rep *Report) {
 	var wAll, wPass, wAny float64
-	var lat []float64
+	var lat, turnLat []float64
 	for _, c := range rep.Cases {
 		switch c.Status {
 		case StatusSkipped:
@@ -442,6 +448,9 @@ func score(rep *Report) {
 			for _, l := range a.Latencies {
 				lat = append(lat, float64(time.Duration(l).Microseconds())/1000)
 			}
+			for _, l := range a.TurnLatencies {
+				turnLat = append(turnLat, float64(time.Duration(l).Microseconds())/1000)
+			}
 		}
 	}
 	switch {
@@ -452,7 +461,8 @@ func score(rep *Report) {
 		rep.Score = float64(rep.Passed) / float64(rep.Ran)
 		rep.PassAtK = rep.Score
 	}
-	rep.Latency = LatencySummary{Responses: len(lat), P50Ms: Percentile(lat, 50), P95Ms: Percentile(lat, 95)}
+	rep.Latency = LatencySummary{Responses: len(lat), P50Ms: Percentile(lat, 50), P95Ms: Percentile(lat, 95),
+		Turns: len(turnLat), TurnP50Ms: Percentile(turnLat, 50), TurnP95Ms: Percentile(turnLat, 95)}
 }
 
 // Percentile is the nearest-rank percentile of xs (0 when empty).
@@ -506,6 +516,7 @@ func (r *Runner) attempt(ctx context.Context, sess Session, c *suite.Case, o Opt
 		tn := ti + 1
 		a.Transcript = append(a.Transcript, Event{Turn: tn, Kind: "caller", Text: turn.Caller})
 		in := Input{Caller: turn.Caller}
+		turnStart := time.Now()
 		for round := 0; ; round++ {
 			if round >= o.MaxRounds {
 				return fail("turn %d: the model made %d responses with tool calls without answering the caller (limit %d)", tn, round, o.MaxRounds)
@@ -522,6 +533,7 @@ func (r *Runner) attempt(ctx context.Context, sess Session, c *suite.Case, o Opt
 				a.Transcript = append(a.Transcript, Event{Turn: tn, Kind: "agent", Text: resp.Text})
 			}
 			if len(resp.Calls) == 0 {
+				a.TurnLatencies = append(a.TurnLatencies, Duration(time.Since(turnStart)))
 				break
 			}
 			in = Input{}
@@ -538,6 +550,7 @@ func (r *Runner) attempt(ctx context.Context, sess Session, c *suite.Case, o Opt
 			}
 			if ended {
 				// The call left the agent (SIP refer or hangup): no more turns.
+				a.TurnLatencies = append(a.TurnLatencies, Duration(time.Since(turnStart)))
 				break
 			}
 		}

@@ -138,6 +138,7 @@ expect: {transfer: true, crisis_line: true, end_call: false, max_turns: 1, state
 	a := runOne(t, c)
 	assert.True(t, a.Pass, "%v %s", a.Failures, a.Error)
 	assert.Len(t, a.Latencies, 1)
+	assert.Len(t, a.TurnLatencies, 1)
 }
 
 func TestTurnExpectationOnUnreachedTurn(t *testing.T) {
