@@ -1,0 +1,107 @@
+package gitops
+
+import (
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// PreviewBump is the dry run of Bump on files held in memory (path in the
+// deploy tree -> content), e.g. a deploy directory read from a Dagger
+// Directory, with no remote at all: it edits the kustomization at dir,
+// builds it with kustomize and returns the unified diff a bump would commit
+// (empty when the image is already there).
+func PreviewBump(files map[string][]byte, dir string, up ImageUpdate) (string, error) {
+	dir, err := cleanRepoPath(dir)
+	if err != nil {
+		return "", err
+	}
+	file := ""
+	for _, n := range KustomizationFileNames {
+		if _, ok := files[path.Join(dir, n)]; ok {
+			file = path.Join(dir, n)
+			break
+		}
+	}
+	if file == "" {
+		return "", fmt.Errorf("no kustomization.yaml in %q of the deploy tree: check --path", dir)
+	}
+	out, changed, err := SetImage(files[file], up)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	if !changed {
+		return "", nil
+	}
+
+	fs := filesys.MakeFsInMemory()
+	for p, c := range files {
+		if p == file {
+			c = out
+		}
+		if err := fs.WriteFile("/"+p, c); err != nil {
+			return "", err
+		}
+	}
+	if _, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, "/"+dir); err != nil {
+		return "", fmt.Errorf("the edited kustomization %q does not build: %w", dir, err)
+	}
+
+	// Diff through an in-memory repository: the same patch format as Bump.
+	wtfs := memfs.New()
+	r, err := git.Init(memory.NewStorage(), wtfs)
+	if err != nil {
+		return "", err
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return "", err
+	}
+	sig := &object.Signature{Name: "preview", Email: "preview@invalid", When: time.Unix(0, 0)}
+	write := func(content []byte) error {
+		f, err := wtfs.Create(file)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(content); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	var hashes []plumbing.Hash
+	for _, content := range [][]byte{files[file], out} {
+		if err := write(content); err != nil {
+			return "", err
+		}
+		if _, err := wt.Add(file); err != nil {
+			return "", err
+		}
+		h, err := wt.Commit("preview", &git.CommitOptions{Author: sig, Committer: sig, AllowEmptyCommits: true})
+		if err != nil {
+			return "", err
+		}
+		hashes = append(hashes, h)
+	}
+	a, err := r.CommitObject(hashes[0])
+	if err != nil {
+		return "", err
+	}
+	b, err := r.CommitObject(hashes[1])
+	if err != nil {
+		return "", err
+	}
+	p, err := a.Patch(b)
+	if err != nil {
+		return "", err
+	}
+	return p.String(), nil
+}
