@@ -301,7 +301,7 @@ func (b *Build) index(p dagger.Platform) (int, error) {
 
 // Container returns one platform's image, e.g. to run or inspect it:
 //
-//	dagger call build container --platform=linux/amd64 with-exec --args=/app/voice-agent,-version --use-entrypoint=false stdout
+//	dagger call build container --platform=linux/amd64 with-exec --args=/app/voice-agent,-version stdout
 func (b *Build) Container(
 	// Platform of the image.
 	//
