@@ -54,3 +54,23 @@ func TestParseList(t *testing.T) {
 	_, err = ParseList([]string{"linux/amd64", "darwin/arm64"})
 	require.ErrorContains(t, err, "darwin")
 }
+
+// FuzzParse checks that Parse never panics and that what it accepts is in
+// canonical form: it parses to itself and gives a Go environment.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm", "windows/amd64", "/", "linux//", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := Parse(in)
+		if err != nil {
+			return
+		}
+		again, err := Parse(p.String())
+		require.NoError(t, err)
+		require.Equal(t, p, again)
+		env := p.GoEnv()
+		require.Equal(t, [2]string{"GOOS", "linux"}, env[1])
+		require.Equal(t, p.Arch, env[2][1])
+	})
+}
