@@ -143,9 +143,9 @@ func TestCallerNumberForms(t *testing.T) {
 	for from, want := range map[string]string{
 		`<sip:+15551234567@x.com>;tag=1`: "+15551234567",
 		`sip:alice@x.com`:                "alice",
-		`"A" <tel:+15550001111>`:          "+15550001111",
-		`<sips:+1555;user=phone>`:         "+1555",
-		``:                                "",
+		`"A" <tel:+15550001111>`:         "+15550001111",
+		`<sips:+1555;user=phone>`:        "+1555",
+		``:                               "",
 	} {
 		c := webhook.IncomingCall{SIPHeaders: []webhook.SIPHeader{{Name: "From", Value: from}}}
 		assert.Equal(t, want, c.CallerNumber(), from)
