@@ -30,14 +30,28 @@ func DialWith(ctx context.Context, wsURL, apiKey string, client *http.Client) (*
 	h.Set("Authorization", "Bearer "+apiKey)
 	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h, HTTPClient: client})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("realtime: dial %s: HTTP %d: %w", redactQuery(wsURL), resp.StatusCode, err)
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, &DialError{URL: redactQuery(wsURL), StatusCode: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Err: err}
 		}
 		return nil, fmt.Errorf("realtime: dial %s: %w", redactQuery(wsURL), err)
 	}
 	ws.SetReadLimit(MaxEventBytes)
 	return &Conn{ws: ws}, nil
 }
+
+// DialError is a refused WebSocket handshake (e.g. 401, 429, 5xx).
+type DialError struct {
+	URL        string
+	StatusCode int
+	RetryAfter string // the Retry-After header, if any
+	Err        error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("realtime: dial %s: HTTP %d: %v", e.URL, e.StatusCode, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
 
 // Send writes one client event as a JSON text message.
 func (c *Conn) Send(ctx context.Context, ev any) error {

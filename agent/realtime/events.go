@@ -124,9 +124,18 @@ func (e *APIError) Error() string {
 
 // Response is the response object of response.created / response.done.
 type Response struct {
-	ID     string `json:"id"`
-	Status string `json:"status"` // completed, cancelled, failed, incomplete, in_progress
-	Output []Item `json:"output"`
+	ID            string          `json:"id"`
+	Status        string          `json:"status"` // completed, cancelled, failed, incomplete, in_progress
+	StatusDetails json.RawMessage `json:"status_details,omitempty"`
+	Output        []Item          `json:"output"`
+	Usage         *Usage          `json:"usage,omitempty"`
+}
+
+// Usage is the token usage of a response (response.done).
+type Usage struct {
+	TotalTokens  int `json:"total_tokens"`
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
 }
 
 // ServerEvent is any server event: Type says which fields are set.

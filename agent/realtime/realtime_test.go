@@ -30,9 +30,14 @@ func TestParseServerEvent(t *testing.T) {
 		{"id":"i1","type":"message","role":"assistant","content":[{"type":"output_audio","transcript":"hi"}]},
 		{"id":"i2","type":"function_call","call_id":"call_2","name":"check_availability","arguments":"{\"date\":\"2026-12-01\"}"}]}}`))
 	require.NoError(t, err)
+	assert.Nil(t, ev.Response.Usage)
 	calls := ev.FunctionCalls()
 	require.Len(t, calls, 1)
 	assert.Equal(t, "call_2", calls[0].CallID)
+
+	ev, err = realtime.ParseServerEvent([]byte(`{"type":"response.done","response":{"id":"r","status":"completed","output":[],"usage":{"total_tokens":30,"input_tokens":20,"output_tokens":10}}}`))
+	require.NoError(t, err)
+	assert.Equal(t, &realtime.Usage{TotalTokens: 30, InputTokens: 20, OutputTokens: 10}, ev.Response.Usage)
 
 	ev, err = realtime.ParseServerEvent([]byte(`{"type":"error","event_id":"e","error":{"type":"invalid_request_error","code":"invalid_value","message":"bad","param":"session.tools","event_id":"c1"}}`))
 	require.NoError(t, err)
@@ -106,6 +111,9 @@ func TestConnRoundTrip(t *testing.T) {
 
 	_, err = realtime.Dial(ctx, wsURL, "wrong")
 	require.ErrorContains(t, err, "HTTP 401")
+	var de *realtime.DialError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, http.StatusUnauthorized, de.StatusCode)
 
 	conn, err := realtime.Dial(ctx, wsURL, "k")
 	require.NoError(t, err)
