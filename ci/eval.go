@@ -28,6 +28,9 @@ type EvalRun struct {
 	// Mode: "live" (a key was given) or "scripted" (no key: replays recorded
 	// model transcripts; checks the agent's side, does not measure the model).
 	Mode string
+	// Score: the weighted pass rate over the cases that ran (pass^K with
+	// --repeat K); 0 when the runner did not run.
+	Score float64
 	// One-line summary, e.g. "scripted (not a measurement of the model):
 	// score 1.0000, threshold 0.92: 62 passed, 0 failed, 0 skipped".
 	Summary string
@@ -192,6 +195,7 @@ func (m *Voice) Eval(
 		return nil, err
 	}
 	run.Summary = summary.String()
+	run.Score = summary.Score
 	return run, nil
 }
 

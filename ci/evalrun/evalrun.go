@@ -124,9 +124,10 @@ func (o Options) Args() []string {
 	return args
 }
 
-// BuildArgs builds the runner binary.
+// BuildArgs builds the runner binary (a tool of the pipeline, never
+// shipped: built like the tests build it, sharing their build cache).
 func BuildArgs() []string {
-	return []string{"go", "build", "-trimpath", "-o", Binary, Package}
+	return []string{"go", "build", "-o", Binary, Package}
 }
 
 // Script runs the runner, keeps its combined output in OutputPath and its

@@ -65,7 +65,7 @@ func TestArgs(t *testing.T) {
 	assert.Contains(t, args, "--mode live --repeat 3")
 	assert.Contains(t, args, "--model gpt-realtime --filter crisis")
 	assert.NotContains(t, args, "KEY")
-	assert.Equal(t, []string{"go", "build", "-trimpath", "-o", Binary, "./evals/cmd/eval"}, BuildArgs())
+	assert.Equal(t, []string{"go", "build", "-o", Binary, "./evals/cmd/eval"}, BuildArgs())
 }
 
 // TestScriptKeepsReportsOfAFailingRun runs the generated script with sh
@@ -173,4 +173,70 @@ func TestNonce(t *testing.T) {
 	a, b := Nonce(), Nonce()
 	assert.Len(t, a, 32)
 	assert.NotEqual(t, a, b)
+}
+
+// TestScriptWithTheRealRunner builds the product's eval runner from the
+// repository and runs the generated script with it, so the command line
+// this package builds stays in step with the runner's flags, exit codes and
+// JSON report.
+func TestScriptWithTheRealRunner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the eval runner")
+	}
+	repo, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(repo, "evals", "cmd", "eval")); err != nil {
+		t.Skip("the product's eval runner is not in this checkout")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "eval")
+	args := BuildArgs()
+	args[len(args)-2] = bin
+	build := exec.Command(args[0], args[1:]...)
+	build.Dir = repo
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	for _, tc := range []struct {
+		opts    Options
+		outcome Outcome
+	}{
+		{Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 4, Filter: "crisis"}, Passed},
+		{Options{Suite: "evals/suites/voice", Threshold: 0.92, Repeat: 2, Parallel: 2, Filter: "end-call"}, Passed},
+		{Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 1, Filter: "no-such-tag"}, BadInput},
+	} {
+		outDir := filepath.Join(t.TempDir(), "out")
+		script, err := tc.opts.Script()
+		require.NoError(t, err)
+		script = strings.ReplaceAll(script, Binary, bin)
+		script = strings.ReplaceAll(script, OutDir+"/", outDir+"/")
+		script = strings.ReplaceAll(script, "mkdir -p "+OutDir+"\n", "mkdir -p "+outDir+"\n")
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), KeyEnv+"=")
+		stdout, err := cmd.Output()
+		require.NoError(t, err)
+		codeText, err := os.ReadFile(filepath.Join(outDir, "exit-code"))
+		require.NoError(t, err)
+		_, outcome, err := Interpret(string(codeText))
+		require.NoError(t, err)
+		assert.Equal(t, tc.outcome, outcome, string(stdout))
+		if outcome != Passed {
+			assert.Contains(t, string(stdout), `no case in suite voice carries tag "no-such-tag"`)
+			continue
+		}
+		assert.True(t, strings.HasPrefix(string(stdout), "eval: mode=scripted"), string(stdout))
+		f, err := os.Open(filepath.Join(outDir, "report.json"))
+		require.NoError(t, err)
+		s, err := ParseSummary(f)
+		_ = f.Close()
+		require.NoError(t, err)
+		assert.Equal(t, "scripted", s.Mode)
+		assert.Equal(t, tc.opts.Repeat, s.Repeat)
+		assert.Equal(t, 1.0, s.Score)
+		for _, name := range []string{"junit.xml", "summary.md", "output.txt"} {
+			_, err := os.Stat(filepath.Join(outDir, name))
+			assert.NoError(t, err, name)
+		}
+	}
 }
