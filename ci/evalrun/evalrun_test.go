@@ -240,3 +240,24 @@ func TestScriptWithTheRealRunner(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseSummary: the JSON report is written by code under test.
+func FuzzParseSummary(f *testing.F) {
+	data, err := os.ReadFile("testdata/report.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte(`{"mode":"live","score":0.5}`))
+	f.Add([]byte(`{"mode":"live","score":1e309}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseSummary(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		if s.Score < 0 || s.Score > 1 || (s.Mode != "live" && s.Mode != "scripted" && s.Mode != "record") {
+			t.Fatalf("accepted an invalid summary: %+v", s)
+		}
+		_ = s.String()
+	})
+}

@@ -366,3 +366,29 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	assert.LessOrEqual(t, c.delay(30, 0), 12*time.Second)
 	assert.Equal(t, 20*time.Second, c.delay(0, 20*time.Second))
 }
+
+// FuzzParseVerdict: the judge's reply is untrusted model output.
+func FuzzParseVerdict(f *testing.F) {
+	for _, s := range []string{`{"pass": true, "reason": "ok"}`, "x {\"pass\": false} y", `{}`, `{"pass": "yes"}`, `}{`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pass, reason, err := ParseVerdict(s)
+		if err != nil && (pass || reason != "") {
+			t.Fatalf("an error with a verdict: %v %q %v", pass, reason, err)
+		}
+	})
+}
+
+// FuzzParseRetryAfter: the header comes from the server.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"7", "1.5", "-1", "Wed, 21 Oct 2015 07:28:00 GMT", "NaN", "Inf", "1e308", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := ParseRetryAfter(s, now); d < 0 || d > time.Hour {
+			t.Fatalf("ParseRetryAfter(%q) = %s, want 0..1h", s, d)
+		}
+	})
+}

@@ -282,7 +282,7 @@ func writeReports(c config, rep *runner.Report, key string) error {
 			return err
 		}
 		data := buf.Bytes()
-		if key != "" {
+		if len(key) >= minSecret {
 			data = bytes.ReplaceAll(data, []byte(key), []byte("[REDACTED]"))
 		}
 		if dir := filepath.Dir(o.path); dir != "." {
@@ -319,6 +319,10 @@ func writeRecordings(w io.Writer, rep *runner.Report, rec *runner.Recorder, case
 	return nil
 }
 
+// minSecret is the shortest value treated as a secret to redact (shorter
+// values are not API keys, and replacing them would garble the output).
+const minSecret = 8
+
 // redactor replaces a secret in everything written through it. Callers
 // write whole lines, so the secret is never split across writes.
 type redactor struct {
@@ -327,7 +331,7 @@ type redactor struct {
 }
 
 func (r *redactor) Write(p []byte) (int, error) {
-	if r.secret == "" || !bytes.Contains(p, []byte(r.secret)) {
+	if len(r.secret) < minSecret || !bytes.Contains(p, []byte(r.secret)) {
 		return r.w.Write(p)
 	}
 	if _, err := r.w.Write(bytes.ReplaceAll(p, []byte(r.secret), []byte("[REDACTED]"))); err != nil {
