@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -81,7 +82,39 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
-	t.Run("serves with only the two secrets set", func(t *testing.T) {
+	t.Run("defaults: nothing but the two secrets in the environment", func(t *testing.T) {
+		// The default address is :8080; skip rather than fail when another
+		// process on this machine holds it.
+		ln, err := net.Listen("tcp", ":8080")
+		if err != nil {
+			t.Skipf(":8080 is busy (%v)", err)
+		}
+		_ = ln.Close()
+		dir := t.TempDir()
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=any-value"}
+		cmd.Dir = dir
+		var logs bytes.Buffer
+		cmd.Stderr = &logs
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		ready := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !ready; time.Sleep(20 * time.Millisecond) {
+			resp, err := http.Get("http://127.0.0.1:8080/readyz")
+			if err == nil {
+				ready = resp.StatusCode == http.StatusOK
+				_ = resp.Body.Close()
+			}
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, <-exited, "%s", &logs)
+		require.True(t, ready, "not ready on :8080: %s", &logs)
+		_, err = os.Stat(filepath.Join(dir, "data", "schedule.db"))
+		assert.NoError(t, err, "default VOICE_AGENT_DB is data/schedule.db")
+	})
+
+	t.Run("health, readiness, metrics; badly signed webhook gets 401 and nothing is accepted", func(t *testing.T) {
 		api := realtimetest.New("sk-anything")
 		defer api.Close()
 		dir := t.TempDir()
