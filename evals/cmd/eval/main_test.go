@@ -318,3 +318,22 @@ func TestBinaryExitCodes(t *testing.T) {
 		assert.Contains(t, string(out), tc.want)
 	}
 }
+
+func TestTerminalProgress(t *testing.T) {
+	s := writeSuite(t, map[string]string{"a.yaml": `
+- name: ok
+  turns: [{caller: hi, model: [{say: hello}]}]
+- name: wrong
+  turns: [{caller: hi, model: [{say: hello}]}]
+  expect: {must_say: [goodbye]}
+`})
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"--suite", s, "--threshold", "0.4", "--parallel", "1"}, func(string) string { return "" }, &out, &errb, true, nil)
+	assert.Equal(t, exitPass, code, errb.String())
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "eval: mode=scripted"), text)
+	assert.Contains(t, text, "\r\033[K[###############...............] 1/2 cases, pass rate so far")
+	assert.Contains(t, text, "2/2 cases, pass rate so far 50.0%\n")
+	assert.Contains(t, text, "\r\033[K[2/2] FAIL wrong", "failures stay on screen")
+	assert.NotContains(t, text, "PASS ok (", "passing cases only move the bar")
+}
