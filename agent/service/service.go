@@ -48,6 +48,9 @@ type Options struct {
 	ExecutorOptions []tools.Option
 	// Dial opens the sideband; nil means realtime.Dial.
 	Dial func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+	// Version and Commit of the running binary, reported by /healthz so a
+	// deploy can wait for the revision it rolled out (`dagger call wait-ready`).
+	Version, Commit string
 }
 
 // Service handles calls. Create it with New.
@@ -60,6 +63,7 @@ type Service struct {
 	exec     *tools.Executor
 	session  []byte
 	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+	health   []byte
 
 	slots    chan struct{}
 	draining atomic.Bool
@@ -89,11 +93,15 @@ func New(opts Options) (*Service, error) {
 	if opts.Dial == nil {
 		opts.Dial = realtime.Dial
 	}
+	health, err := json.Marshal(Health{Status: "ok", Version: opts.Version, Commit: opts.Commit})
+	if err != nil {
+		return nil, fmt.Errorf("service: encode health: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
 		exec:    tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
-		session: sess, dial: opts.Dial,
+		session: sess, dial: opts.Dial, health: append(health, '\n'),
 		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -103,7 +111,7 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/openai/webhook", s.handleWebhook)
 	mux.HandleFunc("POST /v1/realtime/client-secret", s.handleClientSecret)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{Registry: s.m.Registry}))
 	return mux
@@ -111,6 +119,19 @@ func (s *Service) Handler() http.Handler {
 
 // ActiveCalls returns the number of calls in progress.
 func (s *Service) ActiveCalls() int { return len(s.slots) }
+
+// Health is the body of GET /healthz: the process is alive, and which build
+// it runs (what `dagger call wait-ready` compares with the deployed commit).
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+}
+
+func (s *Service) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.health)
+}
 
 func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {

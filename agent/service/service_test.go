@@ -291,6 +291,12 @@ func TestClientSecretHealthReadyMetrics(t *testing.T) {
 		_ = resp.Body.Close()
 		assert.Equal(t, want, resp.StatusCode, path)
 	}
+	resp, err = h.client.Get(h.web.URL + "/healthz")
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, "ok", decode(t, string(b))["status"], "healthz is JSON that wait-ready reads")
 	resp, err = h.client.Get(h.web.URL + "/metrics")
 	require.NoError(t, err)
 	b, _ = io.ReadAll(resp.Body)

@@ -96,6 +96,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Session:         session.Default(),
 		MaxCalls:        cfg.MaxCalls,
 		ExecutorOptions: execOpts,
+		Version:         version,
+		Commit:          commit,
 	})
 	if err != nil {
 		return err

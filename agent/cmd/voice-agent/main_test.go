@@ -162,8 +162,9 @@ func TestBinary(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
-		code, _ := get("/healthz")
+		code, health := get("/healthz")
 		assert.Equal(t, http.StatusOK, code)
+		assert.JSONEq(t, `{"status":"ok","version":"9.9.9-test","commit":"c0ffee"}`, health, "the stamped build is what wait-ready compares")
 		code, _ = get("/readyz")
 		assert.Equal(t, http.StatusOK, code)
 		code, body := get("/metrics")
