@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	ita1 "github.com/in-toto/attestation/go/v1"
 	slsa1 "github.com/in-toto/attestation/go/predicates/provenance/v1"
+	ita1 "github.com/in-toto/attestation/go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
