@@ -362,6 +362,14 @@ func (b *Build) Tarball() *dagger.File {
 	})
 }
 
+// Export returns the same multi-platform OCI tarball as Tarball. A module
+// cannot write to the caller's disk itself, so let the CLI save the result:
+//
+//	dagger call build export --output=voice.tar
+func (b *Build) Export() *dagger.File {
+	return b.Tarball()
+}
+
 // Publish pushes all platforms as one multi-platform image index and
 // returns its digest reference (repo@sha256:...), which every later step
 // uses instead of the tag:
