@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"dagger/voice/imageref"
 	"dagger/voice/internal/dagger"
 )
 
@@ -85,4 +86,16 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "sbom-linux-arm-v7.cdx.json", sbomName("linux/arm/v7"))
 	_, err := provenancePredicate(`{"a":1}`)
 	require.ErrorContains(t, err, "provenance file")
+}
+
+// The base image labels Build writes must give back the same reference
+// when Sign rebuilds the SBOM from a published image.
+func TestBaseImageLabelsRoundTrip(t *testing.T) {
+	for _, ref := range []string{DefaultBaseImage, "alpine:3.22@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "registry.example.com:5000/base@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"} {
+		d, err := imageref.ParseDigest(ref)
+		require.NoError(t, err)
+		again, err := imageref.ParseDigest(baseName(d) + "@" + d.Digest)
+		require.NoError(t, err)
+		assert.Equal(t, d, again, ref)
+	}
 }
