@@ -80,11 +80,20 @@ func (s *Schema) Check(c Call) error {
 	}
 	// Global flags before "call".
 	for j := 1; j < i; j++ {
-		if w := words[j]; w == "-m" || w == "--mod" {
-			return nil // another module
+		w := words[j]
+		var ref string
+		switch {
+		case w == "-m" || w == "--mod":
+			if j+1 < i {
+				ref = words[j+1]
+			}
+		case strings.HasPrefix(w, "-m="), strings.HasPrefix(w, "--mod="):
+			_, ref, _ = strings.Cut(w, "=")
+		default:
+			continue
 		}
-		if strings.HasPrefix(words[j], "-m=") || strings.HasPrefix(words[j], "--mod=") {
-			return nil
+		if !s.isSelf(ref) {
+			return nil // another module
 		}
 	}
 	rest := words[i+1:]
@@ -108,7 +117,15 @@ func (s *Schema) Check(c Call) error {
 			name, _, hasValue := strings.Cut(strings.TrimLeft(w, "-"), "=")
 			if takes, isCLI := cliFlags[strings.SplitN(w, "=", 2)[0]]; isCLI {
 				if w == "-m" || w == "--mod" || strings.HasPrefix(w, "-m=") || strings.HasPrefix(w, "--mod=") {
-					return nil
+					ref := ""
+					if _, v, ok := strings.Cut(w, "="); ok {
+						ref = v
+					} else if k+1 < len(rest) {
+						ref = rest[k+1]
+					}
+					if !s.isSelf(ref) {
+						return nil
+					}
 				}
 				if takes && !hasValue {
 					k++
@@ -153,6 +170,17 @@ func (s *Schema) Check(c Call) error {
 		}
 	}
 	return finish()
+}
+
+func (s *Schema) isSelf(ref string) bool {
+	ref = strings.Trim(ref, `"'`)
+	base, _, _ := strings.Cut(ref, "@")
+	for _, self := range s.Self {
+		if base == self {
+			return true
+		}
+	}
+	return false
 }
 
 func flagList(f *Function) string {

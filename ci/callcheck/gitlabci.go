@@ -2,6 +2,7 @@ package callcheck
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -99,14 +100,47 @@ func (p *Pipeline) Problems(s *Schema) []string {
 	return out
 }
 
+// checkableSpan tells an inline command (with flags, no placeholders in
+// place of functions) from prose naming a function, like `dagger call bump`
+// or `dagger call build ... publish`.
+func checkableSpan(span string) bool {
+	if strings.ContainsAny(span, "<>") || !strings.Contains(span, " --") {
+		return false
+	}
+	words := strings.Fields(span)
+	for i, w := range words {
+		if w == "..." && (i == 0 || !strings.HasPrefix(words[i-1], "-") || strings.Contains(words[i-1], "=")) {
+			return false
+		}
+	}
+	return true
+}
+
+// inlineCall matches an inline code span holding a dagger command.
+var inlineCall = regexp.MustCompile("`(dagger [^`]*\\bcall\\b[^`]*)`")
+
 // MarkdownCalls returns the `dagger call` commands in the fenced shell code
-// blocks of a Markdown document, with their line numbers in the document.
+// blocks of a Markdown document and in its inline code spans that give
+// flags (see checkableSpan), with their line numbers in the document.
 func MarkdownCalls(doc string) ([]Call, error) {
 	var out []Call
 	lines := strings.Split(doc, "\n")
 	for i := 0; i < len(lines); i++ {
 		fence := strings.TrimSpace(lines[i])
 		if !strings.HasPrefix(fence, "```") {
+			for _, m := range inlineCall.FindAllStringSubmatch(lines[i], -1) {
+				if !checkableSpan(m[1]) {
+					continue
+				}
+				calls, err := Calls(m[1])
+				if err != nil {
+					return nil, fmt.Errorf("line %d: %w", i+1, err)
+				}
+				for _, c := range calls {
+					c.Line = i + 1
+					out = append(out, c)
+				}
+			}
 			continue
 		}
 		lang := strings.TrimPrefix(fence, "```")

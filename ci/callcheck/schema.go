@@ -66,6 +66,10 @@ type Schema struct {
 	// Constructor holds the arguments of New, given right after `call`.
 	Constructor *Function
 	Objects     map[string]*Object
+	// Self lists module references (as given to `dagger -m`) that denote
+	// this module, e.g. "gitlab.com/acme/voice-agent"; a call with -m
+	// naming one of them, with or without @version, is checked too.
+	Self []string
 }
 
 // Load type-checks the module in dir (with the given build tags, normally

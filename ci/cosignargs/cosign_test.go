@@ -53,6 +53,9 @@ func cosignBin(t *testing.T) string {
 			gobin = filepath.Join(strings.TrimSpace(string(out)), "bin", "cosign")
 		}
 		if _, err := os.Stat(gobin); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("cosign CLI not found on PATH nor in $(go env GOPATH)/bin: .ci/setup installs it")
+			}
 			t.Skip("cosign CLI not found on PATH nor in $(go env GOPATH)/bin: run .ci/setup (go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5)")
 		}
 		p = gobin

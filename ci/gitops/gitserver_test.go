@@ -52,6 +52,9 @@ func newGitServer(t testing.TB, files map[string]string) *gitServer {
 func newGitServerWithHistory(t testing.TB, files map[string]string, extra int) *gitServer {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is not installed: .ci/setup installs it")
+		}
 		t.Skip("git is not installed (run .ci/setup)")
 	}
 	backend := filepath.Join(gitBin(t, "", "--exec-path"), "git-http-backend")

@@ -152,6 +152,9 @@ func TestParseJUnit(t *testing.T) {
 // report it writes.
 func TestRealGotestsum(t *testing.T) {
 	if _, err := exec.LookPath("gotestsum"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("gotestsum not on PATH: .ci/setup installs it")
+		}
 		t.Skip("gotestsum not on PATH; .ci/setup installs it")
 	}
 	mod := t.TempDir()
