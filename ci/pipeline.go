@@ -94,22 +94,9 @@ func (m *Voice) Ci(
 	if image == "" {
 		image = "registry.gitlab.com/acme/voice-agent"
 	}
-	var (
-		test  *TestRun
-		eval  *EvalRun
-		build *Build
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { test, err = m.Test(gctx, source, nil, true); return err })
-	g.Go(func() (err error) {
-		eval, err = m.Eval(gctx, source, suite, threshold, apiKey, 1, 4, "", "", "")
-		return err
-	})
-	g.Go(func() (err error) {
-		build, err = m.Build(gctx, source, platforms, version, commit, created, "", mainPackage)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	test, eval, build, err := m.gatesAndBuild(ctx, source, suite, threshold, apiKey,
+		platforms, version, commit, created, "", mainPackage)
+	if err != nil {
 		return nil, err
 	}
 
@@ -158,6 +145,26 @@ func (m *Voice) Ci(
 			ciSummary(test, eval, ref.String(), diff), test.Output, eval.Output)
 	}
 	return out, nil
+}
+
+// gatesAndBuild runs the tests and the evals in parallel with the builds of
+// every platform. It fails only when a step cannot run; whether the gates
+// passed is in the TestRun and EvalRun.
+func (m *Voice) gatesAndBuild(ctx context.Context, source *dagger.Directory, suite string, threshold float64,
+	apiKey *dagger.Secret, platforms []dagger.Platform, version, commit, created, sourceUrl, mainPackage string,
+) (test *TestRun, eval *EvalRun, build *Build, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { test, err = m.Test(gctx, source, nil, true); return err })
+	g.Go(func() (err error) {
+		eval, err = m.Eval(gctx, source, suite, threshold, apiKey, 1, 4, "", "", "")
+		return err
+	})
+	g.Go(func() (err error) {
+		build, err = m.Build(gctx, source, platforms, version, commit, created, sourceUrl, mainPackage)
+		return err
+	})
+	err = g.Wait()
+	return test, eval, build, err
 }
 
 func ciSummary(test *TestRun, eval *EvalRun, ref, diff string) string {
@@ -351,22 +358,9 @@ func (m *Voice) Release(
 	if registry == "" || strings.ContainsAny(registry, "@") {
 		return nil, fmt.Errorf("--registry %q must be an image repository without tag or digest, e.g. registry.gitlab.com/acme/voice-agent", registry)
 	}
-	var (
-		test  *TestRun
-		eval  *EvalRun
-		build *Build
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { test, err = m.Test(gctx, source, nil, true); return err })
-	g.Go(func() (err error) {
-		eval, err = m.Eval(gctx, source, suite, threshold, apiKey, 1, 4, "", "", "")
-		return err
-	})
-	g.Go(func() (err error) {
-		build, err = m.Build(gctx, source, platforms, version, commit, created, sourceUrl, mainPackage)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	test, eval, build, err := m.gatesAndBuild(ctx, source, suite, threshold, apiKey,
+		platforms, version, commit, created, sourceUrl, mainPackage)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := test.Check(); err != nil {

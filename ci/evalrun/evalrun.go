@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"dagger/voice/shellquote"
 )
 
 // Paths inside the eval container.
@@ -139,10 +141,10 @@ func (o Options) Script() (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("set -u\n")
-	fmt.Fprintf(&b, "mkdir -p %s\n", quote(OutDir))
-	fmt.Fprintf(&b, "code=0\n%s > %s 2>&1 || code=$?\n", join(o.Args()), quote(OutputPath))
-	fmt.Fprintf(&b, "cat %s\n", quote(OutputPath))
-	fmt.Fprintf(&b, "echo \"$code\" > %s\nexit 0\n", quote(ExitCodePath))
+	fmt.Fprintf(&b, "mkdir -p %s\n", shellquote.Quote(OutDir))
+	fmt.Fprintf(&b, "code=0\n%s > %s 2>&1 || code=$?\n", shellquote.Join(o.Args()), shellquote.Quote(OutputPath))
+	fmt.Fprintf(&b, "cat %s\n", shellquote.Quote(OutputPath))
+	fmt.Fprintf(&b, "echo \"$code\" > %s\nexit 0\n", shellquote.Quote(ExitCodePath))
 	return b.String(), nil
 }
 
@@ -285,21 +287,4 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-var safeWord = regexp.MustCompile(`^[A-Za-z0-9_./=:@%+,-]+$`)
-
-func quote(s string) string {
-	if safeWord.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
-
-func join(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = quote(a)
-	}
-	return strings.Join(q, " ")
 }

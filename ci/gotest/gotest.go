@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"dagger/voice/shellquote"
 )
 
 // GotestsumVersion is the pinned gotestsum release that turns `go test -json`
@@ -88,32 +90,15 @@ func (o Options) Script() (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("set -u\nrc=0\n")
-	fmt.Fprintf(&b, "%s || rc=$?\n", ShellJoin(o.VetArgs()))
-	fmt.Fprintf(&b, "code=0\n%s || code=$?\n", ShellJoin(o.TestArgs()))
+	fmt.Fprintf(&b, "%s || rc=$?\n", shellquote.Join(o.VetArgs()))
+	fmt.Fprintf(&b, "code=0\n%s || code=$?\n", shellquote.Join(o.TestArgs()))
 	b.WriteString("if [ \"$rc\" -eq 0 ]; then rc=$code; fi\n")
 	if o.ExitCodePath != "" {
-		fmt.Fprintf(&b, "echo \"$rc\" > %s\nexit 0\n", ShellQuote(o.ExitCodePath))
+		fmt.Fprintf(&b, "echo \"$rc\" > %s\nexit 0\n", shellquote.Quote(o.ExitCodePath))
 	} else {
 		b.WriteString("exit \"$rc\"\n")
 	}
 	return b.String(), nil
-}
-
-// ShellQuote quotes s for a POSIX shell.
-func ShellQuote(s string) string {
-	if s != "" && regexp.MustCompile(`^[A-Za-z0-9_./=:@%+,-]+$`).MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
-
-// ShellJoin quotes every argument and joins them with spaces.
-func ShellJoin(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = ShellQuote(a)
-	}
-	return strings.Join(q, " ")
 }
 
 // Summary counts the test cases of a JUnit report.

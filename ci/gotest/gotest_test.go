@@ -62,21 +62,6 @@ func indexOf(s []string, v string) int {
 	return -1
 }
 
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"./...":       "./...",
-		"":            "''",
-		"a b":         "'a b'",
-		"it's":        `'it'"'"'s'`,
-		"$(reboot)":   "'$(reboot)'",
-		"/out/x.xml":  "/out/x.xml",
-		"a;b":         "'a;b'",
-		"--junitfile": "--junitfile",
-	} {
-		assert.Equal(t, want, ShellQuote(in), "quote %q", in)
-	}
-}
-
 // TestScriptRuns executes the generated script with sh and stand-in
 // commands on PATH, checking that tests run even when vet fails and that the
 // first failure's exit code is what the caller sees.
