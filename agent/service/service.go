@@ -61,7 +61,7 @@ type Service struct {
 	m        *metrics.Metrics
 	log      *slog.Logger
 	exec     *tools.Executor
-	session  []byte
+	config   session.Config
 	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
 	health   []byte
 
@@ -83,8 +83,7 @@ func New(opts Options) (*Service, error) {
 	if err := opts.Session.Validate(); err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
-	sess, err := opts.Session.JSON()
-	if err != nil {
+	if _, err := opts.Session.JSON(); err != nil {
 		return nil, err
 	}
 	if opts.Logger == nil {
@@ -100,8 +99,8 @@ func New(opts Options) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
-		exec:    tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
-		session: sess, dial: opts.Dial, health: append(health, '\n'),
+		exec:   tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
+		config: opts.Session, dial: opts.Dial, health: append(health, '\n'),
 		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -206,6 +205,12 @@ func metricType(t string) string {
 	return "other"
 }
 
+// sessionNow is the session configuration for a call starting now: the
+// configured one with today's date (the process's time zone, TZ) added.
+func (s *Service) sessionNow() ([]byte, error) {
+	return s.config.WithToday(time.Now()).JSON()
+}
+
 // admit accepts the call and starts its sideband, or rejects it when at
 // capacity or draining.
 func (s *Service) admit(ctx context.Context, in webhook.IncomingCall) (int, error) {
@@ -228,7 +233,12 @@ func (s *Service) admit(ctx context.Context, in webhook.IncomingCall) (int, erro
 		}
 		return http.StatusOK, nil
 	}
-	if err := s.calls.Accept(ctx, in.CallID, s.session); err != nil {
+	body, err := s.sessionNow()
+	if err != nil {
+		<-s.slots
+		return http.StatusInternalServerError, err
+	}
+	if err := s.calls.Accept(ctx, in.CallID, body); err != nil {
 		<-s.slots
 		s.m.Calls.WithLabelValues(metrics.OutcomeAcceptFailed).Inc()
 		return http.StatusBadGateway, err
@@ -433,7 +443,12 @@ func (s *Service) handleClientSecret(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	secret, err := s.calls.MintClientSecret(r.Context(), s.session, ClientSecretTTL)
+	body, err := s.sessionNow()
+	if err != nil {
+		http.Error(w, "session configuration", http.StatusInternalServerError)
+		return
+	}
+	secret, err := s.calls.MintClientSecret(r.Context(), body, ClientSecretTTL)
 	if err != nil {
 		s.m.ClientSecrets.WithLabelValues("error").Inc()
 		s.log.Error("client secret", "err", err)

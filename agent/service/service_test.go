@@ -283,7 +283,9 @@ func TestClientSecretHealthReadyMetrics(t *testing.T) {
 	assert.True(t, strings.HasPrefix(got["value"].(string), "ek_"))
 	assert.NotZero(t, got["expires_at"])
 	require.Len(t, h.api.ClientSecrets(), 1)
-	assert.Equal(t, "realtime", decode(t, string(h.api.ClientSecrets()[0]))["type"])
+	minted := decode(t, string(h.api.ClientSecrets()[0]))
+	assert.Equal(t, "realtime", minted["type"])
+	assert.Regexp(t, `\n\nToday is \w+day, \d+ \w+ \d{4} \(\d{4}-\d{2}-\d{2}\)`, minted["instructions"], "the session tells the model today's date")
 
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
 		resp, err := h.client.Get(h.web.URL + path)

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 const (
@@ -74,6 +76,15 @@ func Default() Config {
 		Tools:            DefaultTools(),
 		OutputModalities: []string{"audio"},
 	}
+}
+
+// WithToday returns c with today's date appended to the instructions, so
+// the model can resolve "tomorrow" or "next Tuesday" to the dates the tools
+// take. The agent sets it when a call starts, in the clinic's time zone.
+func (c Config) WithToday(now time.Time) Config {
+	c.Instructions = strings.TrimRight(c.Instructions, "\n") +
+		"\n\nToday is " + now.Format("Monday, 2 January 2006") + " (" + now.Format("2006-01-02") + "), " + now.Format("15:04 MST") + "."
+	return c
 }
 
 // DefaultTools returns the receptionist's tools.

@@ -2,7 +2,9 @@ package session_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,4 +58,13 @@ func TestValidateRejectsBadConfig(t *testing.T) {
 	for _, want := range []string{"model is empty", "instructions are empty", `"x" defined twice`, "not a JSON object", "type object"} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+func TestWithToday(t *testing.T) {
+	now := time.Date(2026, time.November, 26, 14, 5, 0, 0, time.FixedZone("EST", -5*3600))
+	c := session.Default().WithToday(now)
+	assert.True(t, strings.HasPrefix(c.Instructions, session.Instructions), "the production instructions stay first")
+	assert.True(t, strings.HasSuffix(c.Instructions, "\n\nToday is Thursday, 26 November 2026 (2026-11-26), 14:05 EST."), c.Instructions)
+	assert.Equal(t, session.Instructions, session.Default().Instructions, "Default is not changed")
+	require.NoError(t, c.Validate())
 }
