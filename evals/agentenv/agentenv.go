@@ -54,8 +54,8 @@ func (a *Agent) Session() runner.Session {
 	for _, t := range cfg.Tools {
 		s.Tools = append(s.Tools, runner.ToolDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
 	}
-	s.Object = func(model string) (json.RawMessage, error) {
-		c := cfg
+	s.Object = func(model string, now time.Time) (json.RawMessage, error) {
+		c := cfg.WithToday(now)
 		c.Model = model
 		if err := c.Validate(); err != nil {
 			return nil, err

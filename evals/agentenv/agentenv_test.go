@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,11 +208,12 @@ func TestEnvRecordsTransfersAndSeedsState(t *testing.T) {
 	assert.Equal(t, session.DefaultModel, sess.Model)
 	assert.Equal(t, session.CrisisLine, sess.CrisisLine)
 	assert.Contains(t, sess.ToolNames(), session.ToolBookAppointment)
-	obj, err := sess.Object("gpt-test")
+	obj, err := sess.Object("gpt-test", time.Date(2026, time.December, 1, 9, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
 	var o map[string]any
 	require.NoError(t, json.Unmarshal(obj, &o))
 	assert.Equal(t, "gpt-test", o["model"])
+	assert.Contains(t, o["instructions"], "Today is Tuesday, 1 December 2026", "the case's clock is the model's today")
 	assert.Equal(t, []any{"text"}, o["output_modalities"])
 }
 

@@ -183,10 +183,14 @@ func (m *Model) Name() string { return m.ID }
 
 // Start opens a session configured with the agent's session object in text
 // mode and waits until the API confirms it.
-func (m *Model) Start(ctx context.Context, s runner.Session, _ *suite.Case) (runner.Conversation, error) {
+func (m *Model) Start(ctx context.Context, s runner.Session, c *suite.Case) (runner.Conversation, error) {
 	var obj any
 	if s.Object != nil {
-		raw, err := s.Object(m.ID)
+		now := time.Now()
+		if c != nil && c.Now != nil {
+			now = *c.Now
+		}
+		raw, err := s.Object(m.ID, now)
 		if err != nil {
 			return nil, fmt.Errorf("agent session object: %w", err)
 		}

@@ -218,7 +218,7 @@ func TestSessionObjectFromTheAgent(t *testing.T) {
 	f := &fakeRealtime{}
 	c, _ := newServer(t, f)
 	s := sess
-	s.Object = func(model string) (json.RawMessage, error) {
+	s.Object = func(model string, _ time.Time) (json.RawMessage, error) {
 		return json.RawMessage(`{"type":"realtime","model":"` + model + `","instructions":"agent's own","output_modalities":["text"]}`), nil
 	}
 	conv, err := (&Model{Client: c, ID: "m1"}).Start(context.Background(), s, nil)

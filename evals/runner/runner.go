@@ -40,9 +40,11 @@ type Session struct {
 	// must include.
 	CrisisLine string
 	// Object, when set, builds the agent's own Realtime session object for
-	// session.update with the given model in text mode; live mode sends it
-	// as is, so evals see exactly what production configures.
-	Object func(model string) (json.RawMessage, error)
+	// session.update with the given model in text mode and the clinic's
+	// clock at the start of the call (what production tells the model as
+	// today's date); live mode sends it as is, so evals see exactly what
+	// production configures.
+	Object func(model string, now time.Time) (json.RawMessage, error)
 }
 
 // ToolNames lists the names of the session's tools.
