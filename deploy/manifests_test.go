@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -243,7 +244,8 @@ func TestStrictDecodingRejectsMistakes(t *testing.T) {
 }
 
 // TestDaggerEnginePinnedToDaggerJSON: the engine image tag equals
-// engineVersion in dagger.json (CLI, SDK and engine must match).
+// engineVersion in dagger.json (CLI, SDK and engine must match), and the
+// image is pinned by digest.
 func TestDaggerEnginePinnedToDaggerJSON(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "dagger.json"))
 	require.NoError(t, err)
@@ -256,7 +258,8 @@ func TestDaggerEnginePinnedToDaggerJSON(t *testing.T) {
 	ds := findObject[*appsv1.DaemonSet](t, decodeAll(t, buildKrusty(t, "dagger-engine")))
 	assert.Equal(t, "dagger", ds.Namespace)
 	c := ds.Spec.Template.Spec.Containers[0]
-	assert.Equal(t, "registry.dagger.io/engine:"+dj.EngineVersion, c.Image)
+	assert.Regexp(t, `^registry\.dagger\.io/engine:`+regexp.QuoteMeta(dj.EngineVersion)+`@sha256:[0-9a-f]{64}$`, c.Image,
+		"the engine is pinned by digest, with the tag of dagger.json's engineVersion")
 	assert.True(t, *c.SecurityContext.Privileged)
 	hostPaths := map[string]string{}
 	for _, v := range ds.Spec.Template.Spec.Volumes {
