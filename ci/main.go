@@ -67,16 +67,23 @@ func New(
 	return &Voice{GoImage: goImage, BaseImage: baseImage, CosignImage: cosignImage}
 }
 
-// goEnv returns a Go toolchain container with the module and build caches
-// mounted as cache volumes and the source at /src.
-func (m *Voice) goEnv(source *dagger.Directory) *dagger.Container {
+// goToolchain returns the Go image with the module and build caches mounted
+// as cache volumes.
+func (m *Voice) goToolchain() *dagger.Container {
 	return dag.Container().
 		From(m.GoImage).
 		WithMountedCache("/go/pkg/mod", dag.CacheVolume("voice-go-mod")).
 		WithEnvVariable("GOMODCACHE", "/go/pkg/mod").
 		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("voice-go-build")).
 		WithEnvVariable("GOCACHE", "/root/.cache/go-build").
-		WithEnvVariable("GOFLAGS", "-buildvcs=false").
-		WithDirectory("/src", source).
-		WithWorkdir("/src")
+		WithEnvVariable("GOFLAGS", "-buildvcs=false")
+}
+
+// goEnv is goToolchain with the source at /src as the working directory.
+func (m *Voice) goEnv(source *dagger.Directory) *dagger.Container {
+	return withSource(m.goToolchain(), source)
+}
+
+func withSource(ctr *dagger.Container, source *dagger.Directory) *dagger.Container {
+	return ctr.WithDirectory("/src", source).WithWorkdir("/src")
 }

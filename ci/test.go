@@ -82,10 +82,13 @@ func (m *Voice) Test(
 	if err != nil {
 		return nil, err
 	}
-	ctr := m.goEnv(source).
+	// gotestsum is installed before the source is added, so the layer is
+	// reused across source changes.
+	tools := m.goToolchain().
 		WithEnvVariable("GOBIN", "/usr/local/bin").
 		WithExec([]string{"go", "install", gotest.GotestsumInstall}).
-		WithExec([]string{"mkdir", "-p", "/out"}).
+		WithExec([]string{"mkdir", "-p", "/out"})
+	ctr := withSource(tools, source).
 		WithExec([]string{"sh", "-c", script})
 
 	output, err := ctr.Stdout(ctx)
