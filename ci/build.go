@@ -30,6 +30,8 @@ const (
 	agentPath = "/app/voice-agent"
 	// agentPort is the port the agent listens on.
 	agentPort = 8080
+	// dataDir is the image's working directory, writable by nonRootUser.
+	dataDir = "/data"
 	// nonRootUser is distroless's "nonroot" user.
 	nonRootUser = "65532"
 )
@@ -196,8 +198,13 @@ func (m *Voice) Build(
 		ctr := dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(p.String())}).
 			From(m.BaseImage).
 			WithDirectory("/app", app, dagger.ContainerWithDirectoryOpts{Owner: "0:0"}).
+			// The only writable place: the working directory, owned by the
+			// non-root user (the agent's default database is data/schedule.db
+			// under it; Kubernetes mounts a volume at /data).
+			WithDirectory(dataDir, dag.Directory().WithTimestamps(int(commitTime.Unix())),
+				dagger.ContainerWithDirectoryOpts{Owner: nonRootUser + ":" + nonRootUser}).
 			WithUser(nonRootUser).
-			WithWorkdir("/app").
+			WithWorkdir(dataDir).
 			WithEntrypoint([]string{agentPath}).
 			WithExposedPort(agentPort)
 		for _, l := range labels {
