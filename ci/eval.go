@@ -41,22 +41,16 @@ type EvalRun struct {
 // of a failed run and then fail on exit-code without running the evals
 // twice.
 func (r *EvalRun) Reports() *dagger.Directory {
-	return dag.Directory().
+	return gateReports(r.Output, r.Summary, r.ExitCode).
 		WithFile("junit.xml", r.Junit).
 		WithFile("report.json", r.Json).
-		WithFile("summary.md", r.Markdown).
-		WithNewFile("output.txt", r.Output).
-		WithNewFile("summary.txt", r.Summary+"\n").
-		WithNewFile("exit-code", fmt.Sprintf("%d\n", r.ExitCode))
+		WithFile("summary.md", r.Markdown)
 }
 
 // Check fails, with the runner's output, unless the score reached the
 // threshold. On success it returns the summary line.
 func (r *EvalRun) Check() (string, error) {
-	if r.ExitCode != 0 {
-		return "", fmt.Errorf("evals failed (exit code %d): %s\n%s", r.ExitCode, r.Summary, r.Output)
-	}
-	return r.Summary, nil
+	return gateCheck("evals", r.Output, r.Summary, r.ExitCode)
 }
 
 // Eval builds the eval runner (evals/cmd/eval) from the source and runs a

@@ -28,20 +28,13 @@ type TestRun struct {
 // exit-code, so a CI job can keep every report of a failed run and then fail
 // on exit-code without calling the tests twice.
 func (r *TestRun) Reports() *dagger.Directory {
-	return dag.Directory().
-		WithFile("junit.xml", r.Report).
-		WithNewFile("output.txt", r.Output).
-		WithNewFile("summary.txt", r.Summary+"\n").
-		WithNewFile("exit-code", strconv.Itoa(r.ExitCode)+"\n")
+	return gateReports(r.Output, r.Summary, r.ExitCode).WithFile("junit.xml", r.Report)
 }
 
 // Check fails, with the test output, unless vet and every test passed. On
 // success it returns the summary line.
 func (r *TestRun) Check() (string, error) {
-	if r.ExitCode != 0 {
-		return "", fmt.Errorf("tests failed (exit code %d): %s\n%s", r.ExitCode, r.Summary, r.Output)
-	}
-	return r.Summary, nil
+	return gateCheck("tests", r.Output, r.Summary, r.ExitCode)
 }
 
 // Test runs `go vet` and `go test -race` over the product module (the agent
