@@ -211,3 +211,28 @@ func TestExampleConsumer(t *testing.T) {
 	}
 	assert.Equal(t, 3, calls, "test, build and deploy each call the module")
 }
+
+func TestModuleLoadsOnAnEngine(t *testing.T) {
+	assert.Empty(t, loadModule(t).EngineProblems(), "the engine would refuse these")
+}
+
+func TestEngineProblemsFixture(t *testing.T) {
+	s, err := Load(context.Background(), filepath.Join("testdata", "badmod"), "Bad")
+	require.NoError(t, err)
+	got := strings.Join(s.EngineProblems(), "\n")
+	for _, want := range []string{
+		"field Labels has type map[string]string, which Dagger cannot expose",
+		`field URL and method Url both become function "url"`,
+		"argument d has type time.Duration, which Dagger cannot expose",
+		"argument word: +default=abc: not JSON",
+		`argument count: +default="3": want an integer`,
+		"argument tags: +default=[1, 2]: want a JSON string",
+		"argument path: +defaultPath needs a *dagger.Directory or *dagger.File, not string",
+		"context.Context must be the first argument",
+		"at most a value and an error can be returned",
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, "argument names", "a list default of strings is fine")
+	assert.Empty(t, fixture(t).EngineProblems(), "the good fixture has no problems")
+}

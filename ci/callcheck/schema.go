@@ -66,6 +66,7 @@ type Schema struct {
 	// Constructor holds the arguments of New, given right after `call`.
 	Constructor *Function
 	Objects     map[string]*Object
+	problems []string
 	// Self lists module references (as given to `dagger -m`) that denote
 	// this module, e.g. "gitlab.com/acme/voice-agent"; a call with -m
 	// naming one of them, with or without @version, is checked too.
@@ -104,6 +105,7 @@ func Load(ctx context.Context, dir, root string, tags ...string) (*Schema, error
 	b.object(rootObj.Type().(*types.Named))
 	if ctor, ok := pkg.Types.Scope().Lookup("New").(*types.Func); ok {
 		s.Constructor = b.function("new", ctor)
+		b.checkFunction(root, s.Constructor, ctor)
 	} else {
 		s.Constructor = &Function{Name: "new", Args: map[string]*Arg{}}
 	}
@@ -176,6 +178,9 @@ func (b *builder) object(named *types.Named) string {
 		}
 		f := b.function(Kebab(fn.Name()), fn)
 		obj.Functions[f.Name] = f
+		if !core {
+			b.checkFunction(name, f, fn)
+		}
 	}
 	if !core {
 		if st, ok := named.Underlying().(*types.Struct); ok {
@@ -186,6 +191,12 @@ func (b *builder) object(named *types.Named) string {
 				}
 				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Doc: "(field)"}
 				f.Result = b.result(fld.Type())
+				if other, clash := obj.Functions[f.Name]; clash {
+					b.problem("%s: field %s and method %s both become function %q", name, fld.Name(), other.GoName, f.Name)
+				}
+				if !b.supported(fld.Type()) {
+					b.problem("%s: field %s has type %s, which Dagger cannot expose (unexport it or change its type)", name, fld.Name(), types.TypeString(fld.Type(), nil))
+				}
 				obj.Functions[f.Name] = f
 			}
 		}
