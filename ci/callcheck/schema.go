@@ -66,7 +66,7 @@ type Schema struct {
 	// Constructor holds the arguments of New, given right after `call`.
 	Constructor *Function
 	Objects     map[string]*Object
-	problems []string
+	problems    []string
 	// Self lists module references (as given to `dagger -m`) that denote
 	// this module, e.g. "gitlab.com/acme/voice-agent"; a call with -m
 	// naming one of them, with or without @version, is checked too.
