@@ -223,6 +223,7 @@ func TestEngineProblemsFixture(t *testing.T) {
 	for _, want := range []string{
 		"field Labels has type map[string]string, which Dagger cannot expose",
 		`field URL and method Url both become function "url"`,
+		`field ID: "id" is reserved`,
 		"argument d has type time.Duration, which Dagger cannot expose",
 		"argument word: +default=abc: not JSON",
 		`argument count: +default="3": want an integer`,

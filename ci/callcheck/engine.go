@@ -58,10 +58,16 @@ func (b *builder) problem(format string, args ...any) {
 	b.s.problems = append(b.s.problems, fmt.Sprintf(format, args...))
 }
 
+// reserved are function names the engine gives every object itself.
+var reserved = map[string]bool{"id": true}
+
 // checkFunction records what a real engine would refuse in a module function.
 func (b *builder) checkFunction(owner string, f *Function, fn *types.Func) {
 	sig := fn.Type().(*types.Signature)
 	where := fmt.Sprintf("%s: %s.%s", f.Pos, owner, fn.Name())
+	if reserved[f.Name] {
+		b.problem("%s: %q is reserved: every object has it already", where, f.Name)
+	}
 	params := sig.Params()
 	for i := 0; i < params.Len(); i++ {
 		p := params.At(i)

@@ -191,6 +191,9 @@ func (b *builder) object(named *types.Named) string {
 				}
 				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Doc: "(field)"}
 				f.Result = b.result(fld.Type())
+				if reserved[f.Name] {
+					b.problem("%s: field %s: %q is reserved: every object has it already", name, fld.Name(), f.Name)
+				}
 				if other, clash := obj.Functions[f.Name]; clash {
 					b.problem("%s: field %s and method %s both become function %q", name, fld.Name(), other.GoName, f.Name)
 				}

@@ -12,6 +12,8 @@ type Bad struct {
 	Labels map[string]string
 	// URL becomes "url", like the Url method.
 	URL string
+	// ID clashes with the engine's own id.
+	ID string
 }
 
 // Url clashes with the field URL once both are kebab-cased.
