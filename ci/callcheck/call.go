@@ -65,7 +65,7 @@ var cliFlags = map[string]bool{
 	"--json": false, "-j": false, "-q": false, "--quiet": false, "-s": false, "--silent": false,
 	"-v": false, "-vv": false, "-vvv": false, "--debug": false, "-d": false, "--interactive": false,
 	"-i": false, "-E": false, "--no-exit": false, "-c": true, "--cloud": false, "-e": false,
-	"--allow-llm": true, "--workdir": true,
+	"--allow-llm": true, "--workdir": true, "--help": false, "-h": false,
 }
 
 // Check verifies one `dagger call` command line against the schema: every

@@ -237,3 +237,17 @@ func TestEngineProblemsFixture(t *testing.T) {
 	assert.NotContains(t, got, "argument names", "a list default of strings is fine")
 	assert.Empty(t, fixture(t).EngineProblems(), "the good fixture has no problems")
 }
+
+// TestEngineSmokeScript checks the dagger call lines of .ci/engine-smoke,
+// the script that exercises the module on a real engine.
+func TestEngineSmokeScript(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", ".ci", "engine-smoke"))
+	require.NoError(t, err)
+	calls, err := Calls(string(data))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(calls), 9)
+	s := loadModule(t)
+	for _, c := range calls {
+		assert.NoError(t, s.Check(c))
+	}
+}
