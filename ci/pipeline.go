@@ -330,6 +330,11 @@ func (m *Voice) Release(
 	// +optional
 	// +default="voice"
 	path string,
+	// Branch of the deploy repository.
+	//
+	// +optional
+	// +default="main"
+	deployBranch string,
 	// Open a merge request in the deploy repository instead of pushing to its branch.
 	//
 	// +optional
@@ -378,7 +383,10 @@ func (m *Voice) Release(
 	if err != nil {
 		return nil, fmt.Errorf("published and signed %s, but it does not verify; not deploying: %w", ref, err)
 	}
-	change, err := m.Bump(ctx, deployRepo, ref, token, nil, "", path, "", false, "main", false, mergeRequest,
+	if deployBranch == "" {
+		deployBranch = "main"
+	}
+	change, err := m.Bump(ctx, deployRepo, ref, token, nil, "", path, "", false, deployBranch, false, mergeRequest,
 		"", "", nil, "voice-agent CI", "ci@voice-agent.invalid", commit, pipelineUrl,
 		nil, "", "", "", nil, 50)
 	if err != nil {
