@@ -80,19 +80,7 @@ func (s *Schema) Check(c Call) error {
 	}
 	// Global flags before "call".
 	for j := 1; j < i; j++ {
-		w := words[j]
-		var ref string
-		switch {
-		case w == "-m" || w == "--mod":
-			if j+1 < i {
-				ref = words[j+1]
-			}
-		case strings.HasPrefix(w, "-m="), strings.HasPrefix(w, "--mod="):
-			_, ref, _ = strings.Cut(w, "=")
-		default:
-			continue
-		}
-		if !s.isSelf(ref) {
+		if ref, ok := modRef(words[:i], j); ok && !s.isSelf(ref) {
 			return nil // another module
 		}
 	}
@@ -116,16 +104,8 @@ func (s *Schema) Check(c Call) error {
 		if strings.HasPrefix(w, "-") {
 			name, _, hasValue := strings.Cut(strings.TrimLeft(w, "-"), "=")
 			if takes, isCLI := cliFlags[strings.SplitN(w, "=", 2)[0]]; isCLI {
-				if w == "-m" || w == "--mod" || strings.HasPrefix(w, "-m=") || strings.HasPrefix(w, "--mod=") {
-					ref := ""
-					if _, v, ok := strings.Cut(w, "="); ok {
-						ref = v
-					} else if k+1 < len(rest) {
-						ref = rest[k+1]
-					}
-					if !s.isSelf(ref) {
-						return nil
-					}
+				if ref, ok := modRef(rest, k); ok && !s.isSelf(ref) {
+					return nil // another module
 				}
 				if takes && !hasValue {
 					k++
@@ -170,6 +150,23 @@ func (s *Schema) Check(c Call) error {
 		}
 	}
 	return finish()
+}
+
+// modRef returns the module reference of a -m/--mod flag at words[j]
+// ("-m ref" or "-m=ref"), and whether words[j] is such a flag.
+func modRef(words []string, j int) (string, bool) {
+	w := words[j]
+	if w == "-m" || w == "--mod" {
+		if j+1 < len(words) {
+			return words[j+1], true
+		}
+		return "", true
+	}
+	if strings.HasPrefix(w, "-m=") || strings.HasPrefix(w, "--mod=") {
+		_, ref, _ := strings.Cut(w, "=")
+		return ref, true
+	}
+	return "", false
 }
 
 func (s *Schema) isSelf(ref string) bool {

@@ -48,6 +48,9 @@ type Function struct {
 	Result string
 	// Doc is the doc comment (module functions only).
 	Doc string
+	// Field is true for an exported struct field of a module object, which
+	// the engine exposes as a function without arguments.
+	Field bool
 	// Pos locates the declaration (module functions only).
 	Pos token.Position
 }
@@ -151,8 +154,7 @@ func collectDocs(pkg *packages.Package) map[*types.Func]funcDocs {
 					}
 				}
 				for _, n := range field.Names {
-					out := text
-					d.params[n.Name] = out
+					d.params[n.Name] = text
 				}
 			}
 			out[fn] = d
@@ -189,7 +191,7 @@ func (b *builder) object(named *types.Named) string {
 				if !fld.Exported() {
 					continue
 				}
-				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Doc: "(field)"}
+				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Field: true}
 				f.Result = b.result(fld.Type())
 				if reserved[f.Name] {
 					b.problem("%s: field %s: %q is reserved: every object has it already", name, fld.Name(), f.Name)
@@ -315,7 +317,7 @@ func Kebab(s string) string {
 func (s *Schema) MissingDocs() []string {
 	var out []string
 	check := func(owner string, f *Function) {
-		if f.Doc == "(field)" {
+		if f.Field {
 			return
 		}
 		if strings.TrimSpace(stripPragmas(f.Doc)) == "" {

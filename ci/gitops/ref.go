@@ -31,6 +31,9 @@ func (r ImageRef) ShortDigest() string {
 }
 
 // ParseImageRef parses an image reference that must carry a sha256 digest.
+// It keeps the repository as written ("nginx" stays "nginx"), as the
+// `images:` entries of a kustomization must match it; imageref.ParseDigest
+// is the registry-side parser, which normalizes ("index.docker.io/library/nginx").
 // A tag alone is refused: a tag can move, a digest cannot, and the deploy
 // repository must say exactly which bytes run. "repo:tag@sha256:..." is
 // accepted; the tag is dropped because the digest decides.

@@ -1,6 +1,8 @@
 // Package imageref parses container image references that must be pinned
 // by digest (repo@sha256:...), the only form the pipeline signs, verifies
-// and deploys. It wraps go-containerregistry's reference parser.
+// and deploys. It wraps go-containerregistry's reference parser and
+// normalizes names for registry work; gitops.ParseImageRef keeps names as
+// written, for kustomization `images:` entries.
 package imageref
 
 import (
