@@ -119,14 +119,18 @@ func Wait(ctx context.Context, o Options) (Result, error) {
 		if err == nil {
 			return Result{Attempts: attempt, Elapsed: time.Since(start), Revision: rev}, nil
 		}
-		last = err
+		// A probe cut short by the deadline says only "context deadline
+		// exceeded"; keep the state seen before it, which says why.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		if o.Log != nil {
 			fmt.Fprintf(o.Log, "attempt %d: %v\n", attempt, err)
 		}
 		select {
 		case <-ctx.Done():
 			return Result{}, fmt.Errorf("readiness: %s not ready after %d attempts in %s: %w",
-				o.URL, attempt, time.Since(start).Round(time.Second), last)
+				o.URL, attempt, roundElapsed(time.Since(start)), last)
 		case <-time.After(o.Interval):
 		}
 	}
@@ -167,6 +171,15 @@ func probe(ctx context.Context, o Options, host, target string) (string, error) 
 		return got, fmt.Errorf("GET %s: healthy but runs revision %s, want %s (rollout in progress?)", target, got, o.Revision)
 	}
 	return got, nil
+}
+
+// roundElapsed keeps a log line readable: whole seconds for long waits,
+// milliseconds for short ones (so a short timeout does not read "in 0s").
+func roundElapsed(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // sameRevision compares commit SHAs, allowing either to be abbreviated.

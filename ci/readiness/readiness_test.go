@@ -98,7 +98,7 @@ func TestWaitsForDNSThenHealthThenRevision(t *testing.T) {
 func TestTimeoutNamesLastState(t *testing.T) {
 	srv, _ := agent(t, 0, "fedcba9876543210fedcba9876543210fedcba98")
 	_, err := Wait(context.Background(), Options{
-		URL: srv.URL, Revision: rev, Interval: 5 * time.Millisecond, Timeout: 50 * time.Millisecond,
+		URL: srv.URL, Revision: rev, Interval: 5 * time.Millisecond, Timeout: time.Second,
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not ready after")
@@ -110,6 +110,28 @@ func TestTimeoutNamesLastState(t *testing.T) {
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "DNS: mr-1.review.test does not resolve yet")
+}
+
+// The probe under way when the deadline passes fails with only "context
+// deadline exceeded"; the error must still name the state seen before it.
+func TestTimeoutDuringProbeKeepsLastState(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			<-r.Context().Done() // hang until the waiter gives up
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok","commit":"fedcba9876543210fedcba9876543210fedcba98"}`))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := Wait(context.Background(), Options{
+		URL: srv.URL, Revision: rev, Interval: time.Millisecond, Timeout: 300 * time.Millisecond,
+	})
+	require.Error(t, err)
+	assert.Equal(t, int32(2), n.Load(), "one answered probe, then one cut off by the deadline")
+	assert.Contains(t, err.Error(), "not ready after 2 attempts")
+	assert.Contains(t, err.Error(), "runs revision fedcba9876543210fedcba9876543210fedcba98, want "+rev)
+	assert.NotContains(t, err.Error(), "deadline exceeded")
 }
 
 func TestAnyRevisionWhenNoneExpected(t *testing.T) {
