@@ -288,7 +288,10 @@ func TestResponseFailures(t *testing.T) {
 		t.Run(tt.mode, func(t *testing.T) {
 			f := &fakeRealtime{mode: tt.mode}
 			c, _ := newServer(t, f)
-			c.ResponseTimeout = 150 * time.Millisecond
+			c.ResponseTimeout = 10 * time.Second // the fake answers at once...
+			if tt.mode == "silent" {
+				c.ResponseTimeout = 150 * time.Millisecond // ...except when it must time out
+			}
 			conv, err := (&Model{Client: c, ID: "m"}).Start(context.Background(), sess, nil)
 			require.NoError(t, err)
 			defer func() { _ = conv.Close() }()
