@@ -34,6 +34,10 @@ type Arg struct {
 	Bool bool
 	// Doc is the argument's doc comment (module functions only).
 	Doc string
+	// Name is the Go parameter or field name, e.g. "deployRepo".
+	Name string
+	// Type is the argument's Go type.
+	Type types.Type
 }
 
 // Function is one function callable on an object.
@@ -43,6 +47,11 @@ type Function struct {
 	// GoName is the Go method or field name, e.g. "WaitReady".
 	GoName string
 	Args   map[string]*Arg
+	// Params are the arguments in declaration order.
+	Params []*Arg
+	// ResultType is the Go type of the value returned (the error aside),
+	// or nil when the function returns nothing but an error.
+	ResultType types.Type
 	// Result is the name of the object the function returns, or "" for a
 	// scalar, list or void result (which ends a chain).
 	Result string
@@ -60,6 +69,8 @@ type Object struct {
 	Name      string
 	Core      bool
 	Functions map[string]*Function
+	// Type is the Go type of the object.
+	Type *types.Named
 }
 
 // Schema is the callable surface of a module.
@@ -169,7 +180,7 @@ func (b *builder) object(named *types.Named) string {
 	if _, seen := b.s.Objects[name]; seen {
 		return name
 	}
-	obj := &Object{Name: name, Core: core, Functions: map[string]*Function{}}
+	obj := &Object{Name: name, Core: core, Functions: map[string]*Function{}, Type: named}
 	b.s.Objects[name] = obj
 
 	mset := types.NewMethodSet(types.NewPointer(named))
@@ -191,7 +202,7 @@ func (b *builder) object(named *types.Named) string {
 				if !fld.Exported() {
 					continue
 				}
-				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Field: true}
+				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Field: true, ResultType: fld.Type()}
 				f.Result = b.result(fld.Type())
 				if reserved[f.Name] {
 					b.problem("%s: field %s: %q is reserved: every object has it already", name, fld.Name(), f.Name)
@@ -225,17 +236,24 @@ func (b *builder) function(name string, fn *types.Func) *Function {
 				for j := 0; j < st.NumFields(); j++ {
 					fld := st.Field(j)
 					if fld.Exported() {
-						a := &Arg{Flag: Kebab(fld.Name()), Bool: isBool(fld.Type())}
+						a := &Arg{Flag: Kebab(fld.Name()), Bool: isBool(fld.Type()), Name: fld.Name(), Type: fld.Type()}
 						f.Args[a.Flag] = a
+						f.Params = append(f.Params, a)
 					}
 				}
 			}
 			continue
 		}
 		doc := d.params[p.Name()]
-		a := &Arg{Flag: Kebab(p.Name()), Bool: isBool(p.Type()), Doc: doc}
-		a.Required = !hasPragma(doc, "optional") && !hasPragma(doc, "default") && !hasPragma(doc, "defaultPath")
+		a := &Arg{Flag: Kebab(p.Name()), Bool: isBool(p.Type()), Doc: doc, Name: p.Name(), Type: p.Type()}
+		optional := hasPragma(doc, "optional")
+		if v, ok := pragmaValue(doc, "optional"); ok && v == "false" {
+			optional = false
+		}
+		a.Required = !optional && !hasPragma(doc, "default") && !hasPragma(doc, "defaultPath")
 		f.Args[a.Flag] = a
+		f.Params = append(f.Params, a)
+		b.result(p.Type()) // an object argument's type is part of the module too
 	}
 	res := sig.Results()
 	for i := 0; i < res.Len(); i++ {
@@ -243,11 +261,16 @@ func (b *builder) function(name string, fn *types.Func) *Function {
 			continue
 		}
 		f.Result = b.result(res.At(i).Type())
+		f.ResultType = res.At(i).Type()
 	}
 	return f
 }
 
 func (b *builder) result(t types.Type) string {
+	if sl, ok := types.Unalias(t).(*types.Slice); ok {
+		b.result(sl.Elem()) // the element's type is part of the module; a list ends a chain
+		return ""
+	}
 	if p, ok := t.(*types.Pointer); ok {
 		t = p.Elem()
 	}
@@ -320,11 +343,11 @@ func (s *Schema) MissingDocs() []string {
 		if f.Field {
 			return
 		}
-		if strings.TrimSpace(stripPragmas(f.Doc)) == "" {
+		if strings.TrimSpace(StripPragmas(f.Doc)) == "" {
 			out = append(out, fmt.Sprintf("%s: function %s.%s has no doc comment", f.Pos, owner, f.GoName))
 		}
 		for _, a := range f.Args {
-			if strings.TrimSpace(stripPragmas(a.Doc)) == "" {
+			if strings.TrimSpace(StripPragmas(a.Doc)) == "" {
 				out = append(out, fmt.Sprintf("%s: argument --%s of %s.%s has no doc comment", f.Pos, a.Flag, owner, f.GoName))
 			}
 		}
@@ -342,7 +365,8 @@ func (s *Schema) MissingDocs() []string {
 	return out
 }
 
-func stripPragmas(doc string) string {
+// StripPragmas removes the +pragma lines of a doc comment, leaving its text.
+func StripPragmas(doc string) string {
 	var keep []string
 	for _, line := range strings.Split(doc, "\n") {
 		if !strings.HasPrefix(strings.TrimSpace(line), "+") {
