@@ -5,6 +5,7 @@
 // packages beside them (gotest, ...), which hold the logic and its tests.
 //
 //go:generate go run ./cmd/typecheckgen
+//go:generate go run ./cmd/typecheckgen -dir examples/greeter/ci
 package main
 
 import (

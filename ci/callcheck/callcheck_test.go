@@ -178,7 +178,7 @@ func TestPipelineMatchesModule(t *testing.T) {
 
 func TestReadmeMatchesModule(t *testing.T) {
 	s := loadModule(t)
-	for _, doc := range []string{"README.md", "agent/README.md", "evals/README.md", "deploy/README.md", "ci/BUILD.md", "ci/examples/greeter/README.md"} {
+	for _, doc := range []string{"README.md", "agent/README.md", "evals/README.md", "deploy/README.md", "ci/BUILD.md"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", doc))
 		if os.IsNotExist(err) {
 			continue
@@ -210,6 +210,58 @@ func TestExampleConsumer(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 3, calls, "test, build and deploy each call the module")
+}
+
+// The example consumer's own module (ci/examples/greeter/ci), which
+// depends on this one: documented, loadable, and what its README says
+// about it holds. Its README's calls that name this module with -m are
+// checked against this module; the others against the consumer's.
+func loadGreeter(t *testing.T) *Schema {
+	t.Helper()
+	s, err := Load(context.Background(), filepath.Join("..", "examples", "greeter", "ci"), "Greeter", "typecheck")
+	require.NoError(t, err)
+	s.Self = []string{"ci/examples/greeter", "./ci/examples/greeter"}
+	return s
+}
+
+func TestExampleConsumerModule(t *testing.T) {
+	greeter, voice := loadGreeter(t), loadModule(t)
+	assert.Empty(t, greeter.MissingDocs())
+	assert.Empty(t, greeter.EngineProblems())
+	for _, fn := range []string{"check", "reports", "image", "publish", "deploy"} {
+		assert.Contains(t, greeter.Objects["Greeter"].Functions, fn)
+	}
+
+	data, err := os.ReadFile(filepath.Join("..", "examples", "greeter", "README.md"))
+	require.NoError(t, err)
+	calls, err := MarkdownCalls(string(data))
+	require.NoError(t, err)
+	var own, viaM int
+	for _, c := range calls {
+		if strings.Contains(c.String(), "-m gitlab.com/acme/voice-agent") {
+			viaM++
+			assert.NoError(t, voice.Check(c))
+			continue
+		}
+		own++
+		assert.NoError(t, greeter.Check(c))
+	}
+	assert.GreaterOrEqual(t, own, 3, "the README shows the consumer module's own functions")
+	assert.GreaterOrEqual(t, viaM, 2, "and the -m route")
+
+	// The repository README runs the consumer module with -m from the root.
+	data, err = os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	calls, err = MarkdownCalls(string(data))
+	require.NoError(t, err)
+	var fromRoot int
+	for _, c := range calls {
+		if strings.Contains(c.String(), "-m ./ci/examples/greeter") {
+			fromRoot++
+			assert.NoError(t, greeter.Check(c))
+		}
+	}
+	assert.GreaterOrEqual(t, fromRoot, 1)
 }
 
 func TestModuleLoadsOnAnEngine(t *testing.T) {
