@@ -297,9 +297,16 @@ func TestEngineSmokeScript(t *testing.T) {
 	require.NoError(t, err)
 	calls, err := Calls(string(data))
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(calls), 9)
-	s := loadModule(t)
+	require.GreaterOrEqual(t, len(calls), 11)
+	s, greeter := loadModule(t), loadGreeter(t)
+	var consumer int
 	for _, c := range calls {
+		if strings.Contains(c.String(), "-m ./ci/examples/greeter") {
+			consumer++
+			assert.NoError(t, greeter.Check(c))
+			continue
+		}
 		assert.NoError(t, s.Check(c))
 	}
+	assert.Equal(t, 2, consumer, "the smoke test runs the example consumer module")
 }
