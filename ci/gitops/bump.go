@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"dagger/voice/gitlabapi"
 )
 
 // BumpOptions says which image to deploy where.
@@ -90,7 +92,7 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 		DryRun:      o.DryRun,
 		MaxAttempts: o.MaxAttempts,
 	}
-	var gl *gitlabClient
+	var gl *gitlabapi.Client
 	if o.MergeRequest != nil {
 		ch.PushBranch = "bump/" + branchSafe(name) + "-" + ref.ShortDigest()
 		if !o.DryRun {
@@ -125,9 +127,9 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 	if res.Diff != "" {
 		desc += "\n```diff\n" + res.Diff + "```\n"
 	}
-	mr, err := gl.ensureMergeRequest(ctx, ch.PushBranch, base, title, desc)
+	mr, err := ensureMergeRequest(ctx, gl, ch.PushBranch, base, title, desc)
 	if err != nil {
-		return out, redact(fmt.Errorf("branch %s pushed, but the merge request failed: %w", ch.PushBranch, err), gl.token, o.Repo.Auth.Token)
+		return out, redact(fmt.Errorf("branch %s pushed, but the merge request failed: %w", ch.PushBranch, err), gl.Token, o.Repo.Auth.Token)
 	}
 	out.MergeRequest = &mr
 	return out, nil

@@ -337,12 +337,12 @@ func TestBumpMergeRequestMode(t *testing.T) {
 func TestGitLabDefaultsFromRepoURL(t *testing.T) {
 	c, err := newGitLabClient("https://gitlab.com/acme/deploy.git", MergeRequestOptions{}, "t")
 	require.NoError(t, err)
-	assert.Equal(t, "https://gitlab.com/api/v4", c.api)
-	assert.Equal(t, "acme/deploy", c.project)
+	assert.Equal(t, "https://gitlab.com/api/v4", c.API)
+	assert.Equal(t, "acme/deploy", c.Project)
 	c, err = newGitLabClient("ssh://git@gitlab.example.com:2222/group/sub/deploy.git", MergeRequestOptions{}, "t")
 	require.NoError(t, err)
-	assert.Equal(t, "https://gitlab.example.com/api/v4", c.api)
-	assert.Equal(t, "group/sub/deploy", c.project)
+	assert.Equal(t, "https://gitlab.example.com/api/v4", c.API)
+	assert.Equal(t, "group/sub/deploy", c.Project)
 	_, err = newGitLabClient("https://gitlab.com/acme/deploy.git", MergeRequestOptions{}, "")
 	assert.ErrorContains(t, err, "needs a GitLab API token")
 }
