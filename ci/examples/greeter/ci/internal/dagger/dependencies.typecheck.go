@@ -607,6 +607,24 @@ func (r *Voice) Ci(opts ...VoiceCiOpts) *Directory {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
+// VoiceCommentOpts contains options for Voice.Comment.
+type VoiceCommentOpts struct {
+	// GitLab API root, e.g. $CI_API_V4_URL.
+	API string
+	// Names the note: one note per marker and merge request.
+	Marker string
+}
+
+// Comment posts a Markdown file as a note on a GitLab merge request, or
+// edits the note it posted before (one note per --marker and merge
+// request), so pipeline reruns never stack comments. The eval job uses it
+// for the eval summary, after exporting its reports:
+//
+//	dagger call comment --mr=$CI_MERGE_REQUEST_IID --project=$CI_PROJECT_ID --api=$CI_API_V4_URL --body=reports/eval/summary.md --token=env://GITLAB_NOTE_TOKEN
+func (r *Voice) Comment(ctx context.Context, mr int, body *File, token *Secret, project string, opts ...VoiceCommentOpts) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
 func (r *Voice) CosignImage(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
