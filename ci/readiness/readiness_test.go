@@ -125,7 +125,7 @@ func TestTimeoutDuringProbeKeepsLastState(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	_, err := Wait(context.Background(), Options{
-		URL: srv.URL, Revision: rev, Interval: time.Millisecond, Timeout: 300 * time.Millisecond,
+		URL: srv.URL, Revision: rev, Interval: time.Millisecond, Timeout: time.Second,
 	})
 	require.Error(t, err)
 	assert.Equal(t, int32(2), n.Load(), "one answered probe, then one cut off by the deadline")
