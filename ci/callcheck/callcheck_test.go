@@ -73,6 +73,7 @@ func TestCheckFixture(t *testing.T) {
 		{"dagger call buy", `function "buy" needs --item-name`},
 		{"dagger call buy --item-name tea --colour red", `function "buy" has no argument --colour`},
 		{"dagger call sell --item-name tea", `object Shop has no function "sell"`},
+		{"dagger call buy --item-name tea cost", `object Item has no function "cost"`}, // +private
 		{"dagger call buy --item-name tea price cents", `"cents" follows "price", which returns no object`},
 		{"dagger call buy --item-name", `argument --item-name of "buy" has no value`},
 		{"dagger call --town=Oslo buy --item-name tea", `function "new" has no argument --town`},

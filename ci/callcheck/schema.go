@@ -111,7 +111,7 @@ func Load(ctx context.Context, dir, root string, tags ...string) (*Schema, error
 		return nil, fmt.Errorf("module in %s does not type-check: %v", dir, pkg.Errors[0])
 	}
 	s := &Schema{Root: root, Objects: map[string]*Object{}}
-	b := &builder{s: s, pkg: pkg, docs: collectDocs(pkg)}
+	b := &builder{s: s, pkg: pkg, docs: collectDocs(pkg), fieldDocs: collectFieldDocs(pkg)}
 	rootObj := pkg.Types.Scope().Lookup(root)
 	if rootObj == nil {
 		return nil, fmt.Errorf("module in %s has no type %s", dir, root)
@@ -136,6 +136,38 @@ type builder struct {
 	s    *Schema
 	pkg  *packages.Package
 	docs map[*types.Func]funcDocs
+	// fieldDocs are the doc comments of struct fields.
+	fieldDocs map[*types.Var]string
+}
+
+// collectFieldDocs reads the doc comments of struct fields (where Dagger
+// finds a field's description and its +private pragma).
+func collectFieldDocs(pkg *packages.Package) map[*types.Var]string {
+	out := map[*types.Var]string{}
+	for _, file := range pkg.Syntax {
+		ast.Inspect(file, func(n ast.Node) bool {
+			st, ok := n.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			for _, f := range st.Fields.List {
+				doc := ""
+				if f.Doc != nil {
+					doc = f.Doc.Text()
+				}
+				if f.Comment != nil {
+					doc += f.Comment.Text()
+				}
+				for _, name := range f.Names {
+					if v, ok := pkg.TypesInfo.Defs[name].(*types.Var); ok {
+						out[v] = doc
+					}
+				}
+			}
+			return true
+		})
+	}
+	return out
 }
 
 // collectDocs reads doc comments of functions and of their parameters (the
@@ -199,8 +231,8 @@ func (b *builder) object(named *types.Named) string {
 		if st, ok := named.Underlying().(*types.Struct); ok {
 			for i := 0; i < st.NumFields(); i++ {
 				fld := st.Field(i)
-				if !fld.Exported() {
-					continue
+				if !fld.Exported() || hasPragma(b.fieldDocs[fld], "private") {
+					continue // +private: kept in the object's state, not in the API
 				}
 				f := &Function{Name: Kebab(fld.Name()), GoName: fld.Name(), Args: map[string]*Arg{}, Field: true, ResultType: fld.Type()}
 				f.Result = b.result(fld.Type())
