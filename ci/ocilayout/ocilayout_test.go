@@ -69,7 +69,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 	assert.Equal(t, want.String(), got)
 }
 
-func tarOf(t *testing.T, files map[string]string) []byte {
+func tarOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
