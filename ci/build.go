@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"dagger/voice/imagemeta"
 	"dagger/voice/imageref"
 	"dagger/voice/internal/dagger"
+	"dagger/voice/ocilayout"
+	"dagger/voice/ocipush"
 	"dagger/voice/platform"
 	"dagger/voice/provenance"
 	"dagger/voice/sbom"
@@ -359,27 +363,87 @@ func (b *Build) SbomDirectory() *dagger.Directory {
 }
 
 // Tarball returns all platforms as one multi-platform OCI image tarball,
-// for laptops without a registry (`docker load` or `podman load`):
+// for laptops without a registry (`docker load` or `podman load`). It is
+// the image publish pushes, digest for digest: the timestamps the engine
+// puts in the image configs are set to the commit time, so the same build
+// gives the same digest every time.
 //
 //	dagger call build tarball export --path=voice.tar
-func (b *Build) Tarball() *dagger.File {
-	return dag.Container().AsTarball(dagger.ContainerAsTarballOpts{
-		PlatformVariants: b.Containers,
-		MediaTypes:       dagger.ImageMediaTypesOcimediaTypes,
-	})
+func (b *Build) Tarball(ctx context.Context) (*dagger.File, error) {
+	img, err := b.image(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return img.file, nil
 }
 
 // Export returns the same multi-platform OCI tarball as Tarball. A module
 // cannot write to the caller's disk itself, so let the CLI save the result:
 //
 //	dagger call build export --output=voice.tar
-func (b *Build) Export() *dagger.File {
-	return b.Tarball()
+func (b *Build) Export(ctx context.Context) (*dagger.File, error) {
+	return b.Tarball(ctx)
+}
+
+// builtImage is the normalized image tarball in the module's working
+// directory.
+type builtImage struct {
+	path   string // on the module's disk
+	file   *dagger.File
+	digest string
+}
+
+// image exports the engine's multi-platform tarball into the module's
+// working directory and normalizes it (ocilayout.Normalize): the digest
+// then depends only on the content and the commit time.
+func (b *Build) image(ctx context.Context) (*builtImage, error) {
+	if len(b.Containers) == 0 {
+		return nil, fmt.Errorf("nothing to export: the build has no platforms")
+	}
+	created, err := time.Parse(time.RFC3339, b.CommitTime)
+	if err != nil {
+		return nil, fmt.Errorf("build has no valid commit time %q: %w", b.CommitTime, err)
+	}
+	dir, err := os.MkdirTemp(".", "image-")
+	if err != nil {
+		return nil, fmt.Errorf("make a working directory for the image: %w", err)
+	}
+	raw, err := filepath.Abs(filepath.Join(dir, "engine.tar"))
+	if err != nil {
+		return nil, err
+	}
+	engineTar := dag.Container().AsTarball(dagger.ContainerAsTarballOpts{
+		PlatformVariants: b.Containers,
+		MediaTypes:       dagger.ImageMediaTypesOcimediaTypes,
+	})
+	if _, err := engineTar.Export(ctx, raw); err != nil {
+		return nil, fmt.Errorf("export the image tarball: %w", err)
+	}
+	in, err := os.Open(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read the image tarball: %w", err)
+	}
+	defer in.Close()
+	outPath := filepath.Join(dir, "image.tar")
+	out, err := os.Create(outPath)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := ocilayout.Normalize(in, out, created)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(raw)
+	return &builtImage{path: outPath, file: dag.CurrentModule().WorkdirFile(outPath), digest: digest}, nil
 }
 
 // Publish pushes all platforms as one multi-platform image index and
 // returns its digest reference (repo@sha256:...), which every later step
-// uses instead of the tag:
+// uses instead of the tag. What is pushed is the Tarball, byte for byte
+// (go-containerregistry), so a rerun publishes the same digest:
 //
 //	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
 //	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD
@@ -389,8 +453,8 @@ func (b *Build) Publish(
 	ctx context.Context,
 	// Registry address with tag, e.g. registry.gitlab.com/acme/voice-agent:1.4.2.
 	address string,
-	// Registry user, e.g. $CI_REGISTRY_USER. Without it the engine's own
-	// credentials are used.
+	// Registry user, e.g. $CI_REGISTRY_USER. Without a user and password the
+	// push is anonymous (a local registry).
 	//
 	// +optional
 	username string,
@@ -405,29 +469,25 @@ func (b *Build) Publish(
 	if len(b.Containers) == 0 {
 		return "", fmt.Errorf("nothing to publish: the build has no platforms")
 	}
-	repo, registry, err := imageref.Repository(address)
-	if err != nil {
+	if _, _, err := imageref.Repository(address); err != nil {
 		return "", err
 	}
 	if (username == "") != (password == nil) {
 		return "", fmt.Errorf("pass both --username and --password (e.g. --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD), or neither")
 	}
-	ctr := dag.Container()
+	opts := ocipush.Options{Address: address, Username: username}
 	if password != nil {
-		ctr = ctr.WithRegistryAuth(registry, username, password)
+		pw, err := password.Plaintext(ctx)
+		if err != nil {
+			return "", fmt.Errorf("read the registry password secret: %w", err)
+		}
+		opts.Password = strings.TrimSpace(pw)
 	}
-	published, err := ctr.Publish(ctx, address, dagger.ContainerPublishOpts{
-		PlatformVariants: b.Containers,
-		MediaTypes:       dagger.ImageMediaTypesOcimediaTypes,
-	})
+	img, err := b.image(ctx)
 	if err != nil {
-		return "", fmt.Errorf("publish %s: %w", repo, err)
+		return "", err
 	}
-	ref, err := imageref.Normalize(published)
-	if err != nil {
-		return "", fmt.Errorf("registry returned %q: %w", published, err)
-	}
-	return ref, nil
+	return ocipush.Push(ctx, img.path, opts)
 }
 
 // Provenance returns the SLSA provenance v1 in-toto statement for a

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
@@ -11,7 +10,6 @@ import (
 
 	"dagger/voice/gitops"
 	"dagger/voice/internal/dagger"
-	"dagger/voice/ocilayout"
 )
 
 // Ci is the main job for a laptop, with no credentials: the tests and the
@@ -100,21 +98,13 @@ func (m *Voice) Ci(
 		return nil, err
 	}
 
-	tarball := build.Tarball()
-	local := "/tmp/voice-ci.tar"
-	if _, err := tarball.Export(ctx, local); err != nil {
-		return nil, fmt.Errorf("read the image tarball: %w", err)
-	}
-	f, err := os.Open(local)
-	if err != nil {
-		return nil, fmt.Errorf("read the image tarball: %w", err)
-	}
-	digest, err := ocilayout.ImageDigest(f)
-	_ = f.Close()
-	_ = os.Remove(local)
+	// The normalized tarball: its digest is the one a release of this
+	// commit publishes.
+	img, err := build.image(ctx)
 	if err != nil {
 		return nil, err
 	}
+	tarball, digest := img.file, img.digest
 	files, err := readTree(ctx, deploy)
 	if err != nil {
 		return nil, err

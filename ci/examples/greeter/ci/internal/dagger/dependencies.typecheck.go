@@ -129,8 +129,8 @@ func (r *VoiceBuild) Provenance(image string, opts ...VoiceBuildProvenanceOpts) 
 
 // VoiceBuildPublishOpts contains options for VoiceBuild.Publish.
 type VoiceBuildPublishOpts struct {
-	// Registry user, e.g. $CI_REGISTRY_USER. Without it the engine's own
-	// credentials are used.
+	// Registry user, e.g. $CI_REGISTRY_USER. Without a user and password the
+	// push is anonymous (a local registry).
 	Username string
 	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
 	Password *Secret
@@ -138,7 +138,8 @@ type VoiceBuildPublishOpts struct {
 
 // Publish pushes all platforms as one multi-platform image index and
 // returns its digest reference (repo@sha256:...), which every later step
-// uses instead of the tag:
+// uses instead of the tag. What is pushed is the Tarball, byte for byte
+// (go-containerregistry), so a rerun publishes the same digest:
 //
 //	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
 //	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD
@@ -217,7 +218,10 @@ func (r *VoiceBuild) SourceURL(ctx context.Context) (string, error) {
 }
 
 // Tarball returns all platforms as one multi-platform OCI image tarball,
-// for laptops without a registry (`docker load` or `podman load`):
+// for laptops without a registry (`docker load` or `podman load`). It is
+// the image publish pushes, digest for digest: the timestamps the engine
+// puts in the image configs are set to the commit time, so the same build
+// gives the same digest every time.
 //
 //	dagger call build tarball export --path=voice.tar
 func (r *VoiceBuild) Tarball() *File {
