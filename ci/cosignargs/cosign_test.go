@@ -6,10 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +16,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -32,6 +27,8 @@ import (
 	"dagger/voice/provenance"
 	"dagger/voice/registryauth"
 	"dagger/voice/sbom"
+
+	"dagger/voice/registrytest"
 )
 
 const (
@@ -61,25 +58,6 @@ func cosignBin(t *testing.T) string {
 		p = gobin
 	}
 	return p
-}
-
-// authRegistry starts go-containerregistry's registry on loopback behind
-// HTTP basic auth (the challenge a distribution registry with htpasswd
-// sends), so cosign must read the docker config to get in.
-func authRegistry(t *testing.T) string {
-	t.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || u != regUser || p != regPass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="loopback"`)
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
 }
 
 // pushIndex pushes a random two-platform image index and returns its
@@ -175,7 +153,7 @@ func TestCosignRoundTrip(t *testing.T) {
 		t.Skip("runs the cosign CLI against a loopback registry")
 	}
 	bin := cosignBin(t)
-	host := authRegistry(t)
+	host := registrytest.Start(t, regUser, regPass)
 	work := t.TempDir()
 
 	dockerCfg, err := registryauth.DockerConfig(host, regUser, regPass)

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -26,6 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"dagger/voice/ocilayout"
+
+	"dagger/voice/registrytest"
 )
 
 const password = "registry-PASSWORD-do-not-print"
@@ -73,22 +72,8 @@ func tarball(t *testing.T) (string, string) {
 	return out, digest
 }
 
-// basicAuth puts a real registry behind HTTP basic authentication.
-func basicAuth(user, pass string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 func TestPushKeepsTheDigest(t *testing.T) {
-	srv := httptest.NewServer(basicAuth("ci", password, registry.New()))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := registrytest.Start(t, "ci", password)
 	path, digest := tarball(t)
 	ctx := context.Background()
 
@@ -115,9 +100,7 @@ func TestPushKeepsTheDigest(t *testing.T) {
 }
 
 func TestPushErrors(t *testing.T) {
-	srv := httptest.NewServer(basicAuth("ci", password, registry.New()))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := registrytest.Start(t, "ci", password)
 	path, _ := tarball(t)
 	ctx := context.Background()
 
