@@ -167,22 +167,18 @@ func (n *normalizer) config(blob []byte) ([]byte, error) {
 }
 
 // annotations sets every "...created" annotation of an object to the time.
-func (n *normalizer) annotations(obj map[string]any) {
-	if a, ok := obj["annotations"].(map[string]any); ok {
-		for k := range a {
-			if strings.HasSuffix(k, "created") {
-				a[k] = n.created
-			}
-		}
-	}
-}
+func (n *normalizer) annotations(obj map[string]any) { n.stamp(obj["annotations"]) }
 
-// labels sets a "...created" label, as annotations.
-func (n *normalizer) labels(cfg map[string]any) {
-	if l, ok := cfg["Labels"].(map[string]any); ok {
-		for k := range l {
+// labels sets a "...created" label of a config's container config, as
+// annotations.
+func (n *normalizer) labels(cfg map[string]any) { n.stamp(cfg["Labels"]) }
+
+// stamp sets every value of a string map whose key ends in "created".
+func (n *normalizer) stamp(m any) {
+	if kv, ok := m.(map[string]any); ok {
+		for k := range kv {
 			if strings.HasSuffix(k, "created") {
-				l[k] = n.created
+				kv[k] = n.created
 			}
 		}
 	}
