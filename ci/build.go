@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"dagger/voice/attest"
 	"dagger/voice/gobuild"
 	"dagger/voice/imagemeta"
 	"dagger/voice/imageref"
@@ -21,7 +19,6 @@ import (
 	"dagger/voice/ocipush"
 	"dagger/voice/platform"
 	"dagger/voice/provenance"
-	"dagger/voice/sbom"
 )
 
 const (
@@ -69,8 +66,21 @@ type Build struct {
 	GoImage string
 	// Base image used (pinned by digest).
 	BaseImage string
-	// Cosign image used by Release (pinned by digest).
-	CosignImage string
+	// The pipeline it was built by: its registry credentials and signing
+	// settings publish and release it.
+	//
+	// +private
+	Pipeline *Voice
+}
+
+// buildOptions is what a build is made of, besides the source.
+type buildOptions struct {
+	Platforms   []dagger.Platform
+	Version     string
+	Commit      string
+	Created     string
+	SourceURL   string
+	MainPackage string
 }
 
 // Build cross-compiles the agent on the engine's native platform for each
@@ -120,9 +130,13 @@ func (m *Voice) Build(
 	// +default="./agent/cmd/voice-agent"
 	mainPackage string,
 ) (*Build, error) {
-	if len(platforms) == 0 {
-		platforms = []dagger.Platform{"linux/amd64", "linux/arm64"}
-	}
+	return m.build(ctx, source, buildOptions{
+		Platforms: platforms, Version: version, Commit: commit, Created: created, SourceURL: sourceUrl, MainPackage: mainPackage,
+	})
+}
+
+func (m *Voice) build(ctx context.Context, source *dagger.Directory, o buildOptions) (*Build, error) {
+	version, commit, created, sourceUrl, mainPackage := o.Version, o.Commit, o.Created, o.SourceURL, o.MainPackage
 	if version == "" {
 		version = "0.0.0-dev"
 	}
@@ -135,11 +149,7 @@ func (m *Voice) Build(
 	if mainPackage == "" {
 		mainPackage = gobuild.DefaultPackage
 	}
-	names := make([]string, len(platforms))
-	for i, p := range platforms {
-		names[i] = string(p)
-	}
-	plats, err := platform.ParseList(names)
+	plats, err := parsePlatforms(o.Platforms)
 	if err != nil {
 		return nil, err
 	}
@@ -151,13 +161,13 @@ func (m *Voice) Build(
 	if err != nil {
 		return nil, fmt.Errorf("base image must be pinned by digest: %w", err)
 	}
-	revision := commit
-	if commit == zeroCommit {
-		revision = ""
+	meta := sbomMeta{Version: version, BaseImage: m.BaseImage, CommitTime: commitTime}
+	if commit != zeroCommit {
+		meta.Revision = commit
 	}
 	labels := imagemeta.Labels(imagemeta.Meta{
-		Title: "voice-agent", Source: sourceUrl, Revision: revision, Version: version, Created: commitTime,
-		BaseName: baseName(base), BaseDigest: base.Digest,
+		Title: "voice-agent", Source: sourceUrl, Revision: meta.Revision, Version: version, Created: commitTime,
+		BaseName: base.RepositoryTag(), BaseDigest: base.Digest,
 	})
 
 	b := &Build{
@@ -173,7 +183,7 @@ func (m *Voice) Build(
 		MainPackage:  mainPackage,
 		GoImage:      m.GoImage,
 		BaseImage:    m.BaseImage,
-		CosignImage:  m.CosignImage,
+		Pipeline:     m,
 	}
 	// Build the platforms in parallel: each waits for its compile to read
 	// the build information and hash.
@@ -219,12 +229,12 @@ func (m *Voice) Build(
 		b.Binaries[i] = bin
 
 		g.Go(func() error {
-			sum, doc, _, err := describeBinary(gctx, builder, "/out", p.String(), version, revision, m.BaseImage, commitTime)
+			desc, err := describeBinary(gctx, builder, "/out", p, meta)
 			if err != nil {
 				return err
 			}
-			b.BinarySha256[i] = sum
-			b.Sboms[i] = sbomFile(p.String(), doc, commitTime)
+			b.BinarySha256[i] = desc.BinarySHA256
+			b.Sboms[i] = sbomFile(desc.Built, commitTime)
 			return nil
 		})
 	}
@@ -234,17 +244,16 @@ func (m *Voice) Build(
 	return b, nil
 }
 
-// sbomName is the file name of a platform's SBOM, e.g. "sbom-linux-arm64.cdx.json".
-func sbomName(p string) string {
-	return "sbom-" + strings.ReplaceAll(p, "/", "-") + ".cdx.json"
-}
-
-// baseName is the base image's "repository[:tag]" for its OCI label.
-func baseName(d imageref.Digest) string {
-	if d.Tag == "" {
-		return d.Repository
+// parsePlatforms checks a list of platforms (default: amd64 and arm64).
+func parsePlatforms(platforms []dagger.Platform) ([]platform.Platform, error) {
+	if len(platforms) == 0 {
+		platforms = []dagger.Platform{"linux/amd64", "linux/arm64"}
 	}
-	return d.Repository + ":" + d.Tag
+	names := make([]string, len(platforms))
+	for i, p := range platforms {
+		names[i] = string(p)
+	}
+	return platform.ParseList(names)
 }
 
 // describeExecs adds, to a container holding dir/voice-agent, the files
@@ -255,45 +264,28 @@ func describeExecs(ctr *dagger.Container, dir string) *dagger.Container {
 		WithExec([]string{"sha256sum", dir + "/voice-agent"}, dagger.ContainerWithExecOpts{RedirectStdout: dir + "/voice-agent.sha256"})
 }
 
-// describeBinary reads what describeExecs wrote and returns the binary's
-// SHA-256 (hex), the platform's CycloneDX SBOM and the build information.
-func describeBinary(ctx context.Context, ctr *dagger.Container, dir, plat, version, revision, baseImage string, commitTime time.Time) (string, []byte, *debug.BuildInfo, error) {
-	sumLine, err := ctr.File(dir + "/voice-agent.sha256").Contents(ctx)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("build %s: %w", plat, err)
-	}
-	sum := strings.Fields(sumLine)
-	if len(sum) == 0 {
-		return "", nil, nil, fmt.Errorf("build %s: sha256sum printed nothing", plat)
-	}
-	infoJSON, err := ctr.File(dir + "/buildinfo.json").Contents(ctx)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("build %s: read build information: %w", plat, err)
-	}
-	info, err := sbom.ParseBuildInfo([]byte(infoJSON))
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("build %s: %w", plat, err)
-	}
-	bom, err := sbom.Generate(info, sbom.Options{
-		Name: "voice-agent", Version: version, Platform: plat, BinarySHA256: sum[0],
-		BaseImage: baseImage, Timestamp: commitTime, ToolName: "dagger/voice", ToolVersion: revision,
-	})
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("SBOM of %s: %w", plat, err)
-	}
-	doc, err := sbom.Encode(bom)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	return sum[0], doc, info, nil
+// sbomFile stores a platform's SBOM as a file with the commit time as
+// timestamp.
+func sbomFile(b attest.Built, commitTime time.Time) *dagger.File {
+	name := attest.SBOMName(b.Platform)
+	return dag.Directory().
+		WithNewFile(name, string(b.SBOM)).
+		WithTimestamps(int(commitTime.Unix())).
+		File(name)
 }
 
-// sbomFile stores an SBOM as a file with the commit time as timestamp.
-func sbomFile(plat string, doc []byte, commitTime time.Time) *dagger.File {
-	return dag.Directory().
-		WithNewFile(sbomName(plat), string(doc)).
-		WithTimestamps(int(commitTime.Unix())).
-		File(sbomName(plat))
+// statementFile stores a provenance statement as provenance.json.
+func statementFile(st *provenance.Statement) (*dagger.File, error) {
+	doc, err := st.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return dag.Directory().WithNewFile("provenance.json", string(doc)).File("provenance.json"), nil
+}
+
+// moduleIdentity names this module at a commit in the provenance.
+func moduleIdentity(commit string) attest.Module {
+	return attest.Module{Version: commit, DaggerVersion: daggerVersion}
 }
 
 // index returns the position of a platform in the build.
@@ -357,7 +349,11 @@ func (b *Build) Sbom(
 func (b *Build) SbomDirectory() *dagger.Directory {
 	dir := dag.Directory()
 	for i, p := range b.Platforms {
-		dir = dir.WithFile(sbomName(string(p)), b.Sboms[i])
+		plat, err := platform.Parse(string(p))
+		if err != nil {
+			continue // Build wrote only parsed platforms
+		}
+		dir = dir.WithFile(attest.SBOMName(plat), b.Sboms[i])
 	}
 	return dir
 }
@@ -375,14 +371,6 @@ func (b *Build) Tarball(ctx context.Context) (*dagger.File, error) {
 		return nil, err
 	}
 	return img.file, nil
-}
-
-// Export returns the same multi-platform OCI tarball as Tarball. A module
-// cannot write to the caller's disk itself, so let the CLI save the result:
-//
-//	dagger call build export --output=voice.tar
-func (b *Build) Export(ctx context.Context) (*dagger.File, error) {
-	return b.Tarball(ctx)
 }
 
 // builtImage is the normalized image tarball in the module's working
@@ -443,45 +431,42 @@ func (b *Build) image(ctx context.Context) (*builtImage, error) {
 // Publish pushes all platforms as one multi-platform image index and
 // returns its digest reference (repo@sha256:...), which every later step
 // uses instead of the tag. What is pushed is the Tarball, byte for byte
-// (go-containerregistry), so a rerun publishes the same digest:
+// (go-containerregistry), so a rerun publishes the same digest. The
+// registry's credentials come from with-registry-auth (none: anonymous):
 //
-//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
+//	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG
 //
 // +cache="never"
 func (b *Build) Publish(
 	ctx context.Context,
 	// Registry address with tag, e.g. registry.gitlab.com/acme/voice-agent:1.4.2.
 	address string,
-	// Registry user, e.g. $CI_REGISTRY_USER. Without a user and password the
-	// push is anonymous (a local registry).
-	//
-	// +optional
-	username string,
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	//
-	// +optional
-	password *dagger.Secret,
 ) (string, error) {
+	return b.publish(ctx, address)
+}
+
+func (b *Build) publish(ctx context.Context, address string) (string, error) {
 	if b.Commit == "" || b.Commit == zeroCommit {
 		return "", fmt.Errorf("refusing to publish a build without a commit: pass --commit=$CI_COMMIT_SHA and --created=$CI_COMMIT_TIMESTAMP to build")
 	}
 	if len(b.Containers) == 0 {
 		return "", fmt.Errorf("nothing to publish: the build has no platforms")
 	}
-	if _, _, err := imageref.Repository(address); err != nil {
+	addr, err := imageref.ParseAddress(address)
+	if err != nil {
 		return "", err
 	}
-	if (username == "") != (password == nil) {
-		return "", fmt.Errorf("pass both --username and --password (e.g. --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD), or neither")
-	}
-	opts := ocipush.Options{Address: address, Username: username}
-	if password != nil {
-		pw, err := password.Plaintext(ctx)
-		if err != nil {
-			return "", fmt.Errorf("read the registry password secret: %w", err)
+	opts := ocipush.Options{Address: address}
+	if b.Pipeline != nil {
+		if auth := b.Pipeline.registryAuth(addr.Registry); auth != nil {
+			pw, err := auth.Secret.Plaintext(ctx)
+			if err != nil {
+				return "", fmt.Errorf("read the registry secret of %s: %w", addr.Registry, err)
+			}
+			opts.Username, opts.Password = auth.Username, strings.TrimSpace(pw)
 		}
-		opts.Password = strings.TrimSpace(pw)
 	}
 	img, err := b.image(ctx)
 	if err != nil {
@@ -521,21 +506,13 @@ func (b *Build) Provenance(
 	// +optional
 	ciRunnerId string,
 ) (*dagger.File, error) {
-	st, err := b.statement(ctx, image, provenance.GitLab{
+	return b.provenance(ctx, image, provenance.GitLab{
 		CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl,
 		JobStartedAt: ciJobStartedAt, RunnerID: ciRunnerId,
 	})
-	if err != nil {
-		return nil, err
-	}
-	doc, err := st.JSON()
-	if err != nil {
-		return nil, err
-	}
-	return dag.Directory().WithNewFile("provenance.json", string(doc)).File("provenance.json"), nil
 }
 
-func (b *Build) statement(ctx context.Context, image string, gl provenance.GitLab) (*provenance.Statement, error) {
+func (b *Build) provenance(ctx context.Context, image string, gl provenance.GitLab) (*dagger.File, error) {
 	if b.Commit == zeroCommit {
 		return nil, fmt.Errorf("no commit: pass --commit=$CI_COMMIT_SHA to build")
 	}
@@ -543,77 +520,43 @@ func (b *Build) statement(ctx context.Context, image string, gl provenance.GitLa
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]string, len(b.Sboms))
+	built := make([]attest.Built, len(b.Sboms))
 	for i, f := range b.Sboms {
-		if docs[i], err = f.Contents(ctx); err != nil {
-			return nil, fmt.Errorf("read SBOM of %s: %w", b.Platforms[i], err)
+		p, err := platform.Parse(string(b.Platforms[i]))
+		if err != nil {
+			return nil, err
 		}
+		doc, err := f.Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read SBOM of %s: %w", p, err)
+		}
+		built[i] = attest.Built{Platform: p, BinarySHA256: b.BinarySha256[i], SBOM: []byte(doc)}
 	}
-	return newStatement(provenance.Options{
+	st, err := attest.Provenance(provenance.Options{
 		Image: image, Version: b.Version, Commit: b.Commit, Package: b.MainPackage,
 		SourceURL: b.SourceUrl, CommitTime: commitTime, GoImage: b.GoImage, BaseImage: b.BaseImage, GitLab: gl,
-	}, b.Platforms, b.BinarySha256, docs)
-}
-
-// newStatement completes the provenance options with the platforms, the
-// binaries' and SBOMs' digests and this module's identity.
-func newStatement(o provenance.Options, platforms []dagger.Platform, binarySums, sbomDocs []string) (*provenance.Statement, error) {
-	for i, p := range platforms {
-		o.Platforms = append(o.Platforms, string(p))
-		slug := strings.ReplaceAll(string(p), "/", "-")
-		sum := sha256.Sum256([]byte(sbomDocs[i]))
-		o.Byproducts = append(o.Byproducts,
-			provenance.Artifact{Name: slug + "/voice-agent", SHA256: binarySums[i]},
-			provenance.Artifact{Name: sbomName(string(p)), SHA256: hex.EncodeToString(sum[:])})
+	}, built, moduleIdentity(b.Commit))
+	if err != nil {
+		return nil, err
 	}
-	o.ModuleVersion = o.Commit
-	o.DaggerVersion = daggerVersion
-	return provenance.New(o)
+	return statementFile(st)
 }
 
 // Release publishes the image, then signs its digest and attests every
 // SBOM and the provenance with cosign, and returns the digest reference.
-// This is what the release job runs (key-based shown; keyless: replace
-// --key/--key-password with --id-token=env://SIGSTORE_ID_TOKEN):
+// Registry credentials and signing settings come from the module's
+// with-registry-auth and with-signing-key / with-keyless-signing:
 //
-//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD \
-//	  --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD \
-//	  --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL --ci-job-started-at=$CI_JOB_STARTED_AT
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
+//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN \
+//	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL
 //
 // +cache="never"
 func (b *Build) Release(
 	ctx context.Context,
 	// Registry address with tag, e.g. registry.gitlab.com/acme/voice-agent:1.4.2.
 	address string,
-	// Registry user, e.g. $CI_REGISTRY_USER.
-	//
-	// +optional
-	username string,
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	//
-	// +optional
-	password *dagger.Secret,
-	// Cosign private key (PEM) for key-based signing, e.g. env://COSIGN_PRIVATE_KEY.
-	//
-	// +optional
-	key *dagger.Secret,
-	// Password of the private key, e.g. env://COSIGN_PASSWORD.
-	//
-	// +optional
-	keyPassword *dagger.Secret,
-	// OIDC token for keyless signing, e.g. env://SIGSTORE_ID_TOKEN (GitLab id_tokens, aud "sigstore").
-	//
-	// +optional
-	idToken *dagger.Secret,
-	// Fulcio URL of a private Sigstore (keyless only).
-	//
-	// +optional
-	fulcioUrl string,
-	// Rekor URL of a private Sigstore.
-	//
-	// +optional
-	rekorUrl string,
 	// $CI_COMMIT_REF_NAME.
 	//
 	// +optional
@@ -626,28 +569,25 @@ func (b *Build) Release(
 	//
 	// +optional
 	ciJobUrl string,
-	// $CI_JOB_STARTED_AT.
-	//
-	// +optional
-	ciJobStartedAt string,
-	// $CI_RUNNER_ID.
-	//
-	// +optional
-	ciRunnerId string,
 ) (string, error) {
-	if key == nil && idToken == nil {
-		return "", fmt.Errorf("release signs the image: pass --key=env://COSIGN_PRIVATE_KEY (and --key-password) or --id-token=env://SIGSTORE_ID_TOKEN")
+	return b.release(ctx, address, provenance.GitLab{CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl})
+}
+
+// release publishes, makes the provenance and signs: the build's part of
+// a release.
+func (b *Build) release(ctx context.Context, address string, gl provenance.GitLab) (string, error) {
+	if _, err := b.Pipeline.Signing.signer(); err != nil {
+		return "", fmt.Errorf("release signs the image: %w", err)
 	}
-	ref, err := b.Publish(ctx, address, username, password)
+	ref, err := b.publish(ctx, address)
 	if err != nil {
 		return "", err
 	}
-	prov, err := b.Provenance(ctx, ref, ciCommitRefName, ciPipelineUrl, ciJobUrl, ciJobStartedAt, ciRunnerId)
+	prov, err := b.provenance(ctx, ref, gl)
 	if err != nil {
 		return "", err
 	}
-	m := &Voice{GoImage: b.GoImage, BaseImage: b.BaseImage, CosignImage: b.CosignImage}
-	if _, err := m.Sign(ctx, ref, key, keyPassword, idToken, fulcioUrl, rekorUrl, username, password, b.Sboms, prov, b.Platforms, ciCommitRefName, ciPipelineUrl, ciJobUrl); err != nil {
+	if _, err := b.Pipeline.sign(ctx, ref, attestations{Sboms: b.Sboms, Provenance: prov, Platforms: b.Platforms, GitLab: gl}); err != nil {
 		return "", fmt.Errorf("published %s but signing failed: %w", ref, err)
 	}
 	return ref, nil

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"dagger/voice/imageref"
+	"dagger/voice/cosignargs"
 	"dagger/voice/internal/dagger"
 )
 
@@ -47,55 +47,104 @@ func TestBuildRejectsBadArguments(t *testing.T) {
 
 func TestPublishRefusesUncommittedBuild(t *testing.T) {
 	b := &Build{Commit: zeroCommit, Containers: []*dagger.Container{nil}}
-	_, err := b.Publish(context.Background(), "registry.gitlab.com/acme/voice-agent:1", "", nil)
+	_, err := b.Publish(context.Background(), "registry.gitlab.com/acme/voice-agent:1")
 	require.ErrorContains(t, err, "without a commit")
 
 	b.Commit = "0123456789abcdef0123456789abcdef01234567"
-	_, err = b.Publish(context.Background(), "voice-agent:1", "", nil)
+	_, err = b.Publish(context.Background(), "voice-agent:1")
 	require.ErrorContains(t, err, "no registry host")
-	_, err = b.Publish(context.Background(), "registry.gitlab.com/acme/voice-agent:1", "ci-user", nil)
-	require.ErrorContains(t, err, "both --username and --password")
 }
 
-func TestSignAndVerifyRefuseBadArguments(t *testing.T) {
+func TestWithRegistryAuth(t *testing.T) {
+	var a, b dagger.Secret
+	m := New("", "", "")
+	m1, err := m.WithRegistryAuth("registry.gitlab.com", "ci", &a)
+	require.NoError(t, err)
+	m2, err := m1.WithRegistryAuth("127.0.0.1:5000/acme/voice-agent:1", "local", &b)
+	require.NoError(t, err)
+	m3, err := m2.WithRegistryAuth("registry.gitlab.com/acme/voice-agent", "deploy", &b)
+	require.NoError(t, err)
+	assert.Empty(t, m.RegistryAuths, "chaining never changes the object it starts from")
+	assert.Equal(t, &RegistryAuth{Host: "127.0.0.1:5000", Username: "local", Secret: &b}, m3.registryAuth("127.0.0.1:5000"))
+	assert.Equal(t, "deploy", m3.registryAuth("registry.gitlab.com").Username, "the last credentials of a host win")
+	assert.Equal(t, "ci", m1.registryAuth("registry.gitlab.com").Username)
+	assert.Nil(t, m3.registryAuth("ghcr.io"))
+
+	_, err = m.WithRegistryAuth("registry.gitlab.com", "", &a)
+	require.ErrorContains(t, err, "needs --username and --secret")
+	_, err = m.WithRegistryAuth("Not A Host/x", "u", &a)
+	require.ErrorContains(t, err, "--address")
+}
+
+func TestSignAndVerifyRefuseBadSettings(t *testing.T) {
 	m := New("", "", "")
 	ctx := context.Background()
 	const ref = "registry.gitlab.com/acme/voice-agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	var secret dagger.Secret
 
-	_, err := m.Sign(ctx, "registry.gitlab.com/acme/voice-agent:1.4.2", &secret, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "")
-	require.ErrorContains(t, err, "has no digest")
-	_, err = m.Sign(ctx, ref, nil, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "")
+	_, err := m.Sign(ctx, ref, nil, nil, nil, "", "", "")
 	require.ErrorContains(t, err, "nothing to sign with")
-	_, err = m.Sign(ctx, ref, &secret, nil, &secret, "", "", "", nil, nil, nil, nil, "", "", "")
-	require.ErrorContains(t, err, "not both")
-	_, err = m.Sign(ctx, ref, nil, &secret, &secret, "", "", "", nil, nil, nil, nil, "", "", "")
-	require.ErrorContains(t, err, "only for key-based")
-
-	_, err = m.Verify(ctx, "registry.gitlab.com/acme/voice-agent:latest", &secret, "", "", "", nil)
-	require.ErrorContains(t, err, "has no digest")
-	_, err = m.Verify(ctx, ref, nil, "", "", "", nil)
+	_, err = m.Verify(ctx, ref)
 	require.ErrorContains(t, err, "nothing to verify against")
-	_, err = m.Verify(ctx, ref, &secret, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com", "", nil)
-	require.ErrorContains(t, err, "not both")
-	_, err = m.Verify(ctx, ref, nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "", "", nil)
-	require.ErrorContains(t, err, "needs both")
+
+	verifyOnly, err := m.WithSigningKey(nil, nil, &secret, false, "", nil)
+	require.NoError(t, err)
+	_, err = verifyOnly.Sign(ctx, ref, nil, nil, nil, "", "", "")
+	require.ErrorContains(t, err, "needs the private key")
+	signOnly, err := m.WithSigningKey(&secret, nil, nil, false, "", nil)
+	require.NoError(t, err)
+	_, err = signOnly.Verify(ctx, ref)
+	require.ErrorContains(t, err, "--public-key")
+	_, err = signOnly.Sign(ctx, "registry.gitlab.com/acme/voice-agent:1.4.2", nil, nil, nil, "", "", "")
+	require.ErrorContains(t, err, "has no digest")
+
+	_, err = m.WithSigningKey(nil, nil, nil, false, "", nil)
+	require.ErrorContains(t, err, "needs --key")
+	_, err = m.WithSigningKey(nil, &secret, &secret, false, "", nil)
+	require.ErrorContains(t, err, "pass --key too")
+	_, err = m.WithSigningKey(&secret, nil, nil, true, "https://rekor.example.com", nil)
+	require.ErrorContains(t, err, "drop --rekor-url")
+
+	_, err = m.WithKeylessSigning(nil, "", "", "", "", nil)
+	require.ErrorContains(t, err, "needs --id-token")
+	verifyKeyless, err := m.WithKeylessSigning(nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "", "", "", nil)
+	require.NoError(t, err)
+	_, err = verifyKeyless.Sign(ctx, ref, nil, nil, nil, "", "", "")
+	require.ErrorContains(t, err, "needs the OIDC token")
+	assert.Equal(t, "https://gitlab.com", verifyKeyless.Signing.CertificateOidcIssuer, "the default issuer")
 }
 
-func TestNames(t *testing.T) {
-	assert.Equal(t, "sbom-linux-arm-v7.cdx.json", sbomName("linux/arm/v7"))
-	_, err := provenancePredicate(`{"a":1}`)
-	require.ErrorContains(t, err, "provenance file")
-}
+// The sign settings map onto cosign's options: the transparency log off
+// in both directions, and keyless verification by identity.
+func TestSignSettingsToCosign(t *testing.T) {
+	var key, pub dagger.Secret
+	var root dagger.File
+	m := New("", "", "")
+	offline, err := m.WithSigningKey(&key, nil, &pub, true, "", nil)
+	require.NoError(t, err)
+	signer, err := offline.Signing.signer()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Signer{NoTlogUpload: true}, signer)
+	v, err := offline.Signing.verifier()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, InsecureIgnoreTlog: true, TrustedRootPath: trustedRootPath}, v,
+		"offline verification trusts the key alone, with an empty trusted root so cosign fetches nothing")
 
-// The base image labels Build writes must give back the same reference
-// when Sign rebuilds the SBOM from a published image.
-func TestBaseImageLabelsRoundTrip(t *testing.T) {
-	for _, ref := range []string{DefaultBaseImage, "alpine:3.22@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "registry.example.com:5000/base@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"} {
-		d, err := imageref.ParseDigest(ref)
-		require.NoError(t, err)
-		again, err := imageref.ParseDigest(baseName(d) + "@" + d.Digest)
-		require.NoError(t, err)
-		assert.Equal(t, d, again, ref)
-	}
+	online, err := m.WithSigningKey(&key, nil, &pub, false, "https://rekor.example.com", &root)
+	require.NoError(t, err)
+	signer, err = online.Signing.signer()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Signer{RekorURL: "https://rekor.example.com"}, signer)
+	v, err = online.Signing.verifier()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, TrustedRootPath: trustedRootPath}, v)
+
+	keyless, err := m.WithKeylessSigning(&key, "id", "https://gitlab.example.com", "https://fulcio.example.com", "https://rekor.example.com", &root)
+	require.NoError(t, err)
+	signer, err = keyless.Signing.signer()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Signer{Keyless: true, FulcioURL: "https://fulcio.example.com", RekorURL: "https://rekor.example.com"}, signer)
+	v, err = keyless.Signing.verifier()
+	require.NoError(t, err)
+	assert.Equal(t, cosignargs.Verifier{CertificateIdentity: "id", CertificateOIDCIssuer: "https://gitlab.example.com", TrustedRootPath: trustedRootPath}, v)
 }

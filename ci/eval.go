@@ -127,8 +127,13 @@ func (m *Voice) Eval(
 	// +optional
 	baseUrl string,
 ) (*EvalRun, error) {
-	opts := evalrun.Options{Suite: suite, Threshold: threshold, Live: apiKey != nil, Repeat: repeat,
-		Parallel: parallel, Model: model, Filter: filter, BaseURL: baseUrl}
+	return m.eval(ctx, source, evalrun.Options{Suite: suite, Threshold: threshold, Repeat: repeat,
+		Parallel: parallel, Model: model, Filter: filter, BaseURL: baseUrl}, apiKey)
+}
+
+// eval runs the suite of opts; live when apiKey is given.
+func (m *Voice) eval(ctx context.Context, source *dagger.Directory, opts evalrun.Options, apiKey *dagger.Secret) (*EvalRun, error) {
+	opts.Live = apiKey != nil
 	if opts.Repeat == 0 {
 		opts.Repeat = 1
 	}
@@ -145,8 +150,8 @@ func (m *Voice) Eval(
 	if opts.Live {
 		ctr = ctr.WithSecretVariable(evalrun.KeyEnv, apiKey).
 			WithEnvVariable(evalrun.NonceEnv, evalrun.Nonce())
-		if baseUrl != "" {
-			ctr = ctr.WithEnvVariable(evalrun.BaseURLEnv, baseUrl)
+		if opts.BaseURL != "" {
+			ctr = ctr.WithEnvVariable(evalrun.BaseURLEnv, opts.BaseURL)
 		}
 	} else {
 		ctr = ctr.WithoutEnvVariable(evalrun.KeyEnv)

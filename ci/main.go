@@ -1,14 +1,30 @@
 // Package main is the Dagger module "voice": the pipeline that tests,
 // evaluates, builds, signs, publishes and deploys the voice agent.
 //
-// Functions here stay thin: they compose containers and call the plain Go
-// packages beside them (gotest, ...), which hold the logic and its tests.
+// The files here are the pipeline's table of contents:
+//
+//	main.go      the module object: images, with-registry-auth
+//	test.go      test (the product), test-all and the tests check (every module)
+//	eval.go      eval
+//	build.go     build, and on its result: container, sbom, tarball, publish, provenance, release
+//	sign.go      with-signing-key, with-keyless-signing, sign, verify
+//	deploy.go    deploy-repo, and on it: bump, preview, review, stop-review
+//	pipeline.go  ci (the laptop's main job) and deploy-repo release (the tag's job)
+//	comment.go, ready.go  the merge-request comment and the review app's readiness
+//
+// Functions stay thin: they gather inputs from containers and call the
+// plain Go packages beside them (gotest, attest, gitops, cosignargs, ...),
+// which hold the logic and its tests. No Dagger function calls another:
+// they share unexported functions that take option structs.
 //
 //go:generate go run ./cmd/typecheckgen
 //go:generate go run ./cmd/typecheckgen -dir examples/greeter/ci
 package main
 
 import (
+	"fmt"
+
+	"dagger/voice/imageref"
 	"dagger/voice/internal/dagger"
 )
 
@@ -33,6 +49,27 @@ type Voice struct {
 	BaseImage string
 	// Cosign image (pinned by digest).
 	CosignImage string
+	// Registry credentials, from with-registry-auth.
+	//
+	// +private
+	RegistryAuths []*RegistryAuth
+	// Signing and verification settings, from with-signing-key or
+	// with-keyless-signing.
+	//
+	// +private
+	Signing *SignSettings
+}
+
+// RegistryAuth is one registry's credentials.
+type RegistryAuth struct {
+	// Registry host, e.g. registry.gitlab.com.
+	Host string
+	// User name, e.g. $CI_REGISTRY_USER.
+	Username string
+	// Password or token.
+	//
+	// +private
+	Secret *dagger.Secret
 }
 
 // New configures the pipeline. Every image it uses is an argument with a
@@ -66,6 +103,43 @@ func New(
 		cosignImage = DefaultCosignImage
 	}
 	return &Voice{GoImage: goImage, BaseImage: baseImage, CosignImage: cosignImage}
+}
+
+// WithRegistryAuth adds credentials for a registry, used by every step
+// that talks to it: build publish, sign, verify, and the signature check
+// of deploy-repo bump and release. Chain it once per registry:
+//
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD build ... publish --address=$CI_REGISTRY_IMAGE:1.4.2
+func (m *Voice) WithRegistryAuth(
+	// Registry host, or an image address on it, e.g. $CI_REGISTRY (registry.gitlab.com) or $CI_REGISTRY_IMAGE.
+	address string,
+	// User name, e.g. $CI_REGISTRY_USER.
+	username string,
+	// Password or token, e.g. env://CI_REGISTRY_PASSWORD.
+	secret *dagger.Secret,
+) (*Voice, error) {
+	host, err := imageref.Host(address)
+	if err != nil {
+		return nil, fmt.Errorf("with-registry-auth --address: %w", err)
+	}
+	if username == "" || secret == nil {
+		return nil, fmt.Errorf("with-registry-auth needs --username and --secret for %s (e.g. --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD)", host)
+	}
+	out := *m
+	out.RegistryAuths = append([]*RegistryAuth{{Host: host, Username: username, Secret: secret}}, m.RegistryAuths...)
+	return &out, nil
+}
+
+// registryAuth returns the credentials for a registry host, nil when
+// with-registry-auth named none (an anonymous registry). The last
+// with-registry-auth of a host wins.
+func (m *Voice) registryAuth(host string) *RegistryAuth {
+	for _, a := range m.RegistryAuths {
+		if a.Host == host {
+			return a
+		}
+	}
+	return nil
 }
 
 // goToolchain returns the Go image with the module and build caches mounted

@@ -8,8 +8,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"dagger/voice/evalrun"
 	"dagger/voice/gitops"
+	"dagger/voice/gotest"
+	"dagger/voice/imageref"
 	"dagger/voice/internal/dagger"
+	"dagger/voice/provenance"
 )
 
 // Ci is the main job for a laptop, with no credentials: the tests and the
@@ -92,8 +96,11 @@ func (m *Voice) Ci(
 	if image == "" {
 		image = "registry.gitlab.com/acme/voice-agent"
 	}
-	test, eval, build, err := m.gatesAndBuild(ctx, source, suite, threshold, apiKey,
-		platforms, version, commit, created, "", mainPackage)
+	test, eval, build, err := m.gatesAndBuild(ctx, source, gateOptions{
+		Eval: evalrun.Options{Suite: suite, Threshold: threshold}, APIKey: apiKey,
+	}, buildOptions{
+		Platforms: platforms, Version: version, Commit: commit, Created: created, MainPackage: mainPackage,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -109,17 +116,18 @@ func (m *Voice) Ci(
 	if err != nil {
 		return nil, err
 	}
-	ref, err := gitops.ParseImageRef(image + "@" + digest)
+	ref, err := imageref.ParseDigest(image + "@" + digest)
 	if err != nil {
 		return nil, fmt.Errorf("--image %q: %w", image, err)
 	}
-	diff, err := gitops.PreviewBump(files, path, gitops.ImageUpdate{Ref: ref})
+	diff, entry, err := gitops.PreviewBump(files, path, gitops.ImageUpdate{Ref: ref})
 	if err != nil {
 		return nil, fmt.Errorf("dry-run bump of %s: %w", path, err)
 	}
 	if diff == "" {
-		diff = "unchanged: " + path + " already deploys " + ref.String() + "\n"
+		diff = "unchanged: " + path + " already deploys " + ref.Pinned() + "\n"
 	}
+	diff = fmt.Sprintf("images entry %q (chosen by %s)\n%s", entry.Name, entry.Rule, diff)
 
 	out := dag.Directory().
 		WithFile("voice.tar", tarball).
@@ -127,32 +135,32 @@ func (m *Voice) Ci(
 		WithDirectory("eval", eval.Reports()).
 		WithDirectory("sbom", build.SbomDirectory()).
 		WithNewFile("bump.diff", diff).
-		WithNewFile("summary.txt", ciSummary(test, eval, ref.String(), diff))
+		WithNewFile("summary.txt", ciSummary(test, eval, ref.Pinned(), diff))
 	if test.ExitCode != 0 || eval.ExitCode != 0 {
 		// The CLI exports nothing from a failed call, so the failure carries
 		// the outputs; `dagger call test reports` / `eval reports` export them.
 		return nil, fmt.Errorf("main job failed\n%s\n--- test output\n%s\n--- eval output\n%s",
-			ciSummary(test, eval, ref.String(), diff), test.Output, eval.Output)
+			ciSummary(test, eval, ref.Pinned(), diff), test.Output, eval.Output)
 	}
 	return out, nil
+}
+
+// gateOptions configure the gates of a release: the product's tests and
+// the evals.
+type gateOptions struct {
+	Eval   evalrun.Options
+	APIKey *dagger.Secret
 }
 
 // gatesAndBuild runs the tests and the evals in parallel with the builds of
 // every platform. It fails only when a step cannot run; whether the gates
 // passed is in the TestRun and EvalRun.
-func (m *Voice) gatesAndBuild(ctx context.Context, source *dagger.Directory, suite string, threshold float64,
-	apiKey *dagger.Secret, platforms []dagger.Platform, version, commit, created, sourceUrl, mainPackage string,
+func (m *Voice) gatesAndBuild(ctx context.Context, source *dagger.Directory, gates gateOptions, bo buildOptions,
 ) (test *TestRun, eval *EvalRun, build *Build, err error) {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { test, err = m.Test(gctx, source, nil, true); return err })
-	g.Go(func() (err error) {
-		eval, err = m.Eval(gctx, source, suite, threshold, apiKey, 1, 4, "", "", "")
-		return err
-	})
-	g.Go(func() (err error) {
-		build, err = m.Build(gctx, source, platforms, version, commit, created, sourceUrl, mainPackage)
-		return err
-	})
+	g.Go(func() (err error) { test, err = m.test(gctx, source, gotest.Options{Race: true}); return err })
+	g.Go(func() (err error) { eval, err = m.eval(gctx, source, gates.Eval, gates.APIKey); return err })
+	g.Go(func() (err error) { build, err = m.build(gctx, source, bo); return err })
 	err = g.Wait()
 	return test, eval, build, err
 }
@@ -227,15 +235,18 @@ func (r *ReleaseSummary) Summary() string {
 	return b.String()
 }
 
-// Release runs the whole pipeline for a version: tests and evals (in
-// parallel with the builds of every platform) gate everything; then the
-// image is published as one multi-platform index, signed and attested
-// (SBOMs and SLSA provenance), verified, and the deploy repository is bumped
-// to its digest. Nothing is published when a gate fails; nothing is
-// deployed that does not verify.
+// Release runs the whole pipeline for a version into this deploy
+// repository: tests and evals (in parallel with the builds of every
+// platform) gate everything; then the image is published as one
+// multi-platform index, signed and attested (SBOMs and SLSA provenance),
+// verified, and the kustomization at --path is bumped to its digest.
+// Nothing is published when a gate fails; nothing is deployed that does
+// not verify. Registry credentials and signing come from the module
+// (with-registry-auth, with-keyless-signing or with-signing-key); the tag
+// pipeline's exact line is in .gitlab-ci.yml.
 //
 // +cache="never"
-func (m *Voice) Release(
+func (r *DeployRepo) Release(
 	ctx context.Context,
 	// Repository root.
 	//
@@ -254,48 +265,15 @@ func (m *Voice) Release(
 	//
 	// +optional
 	sourceUrl string,
-	// Registry user, e.g. $CI_REGISTRY_USER.
+	// $CI_PIPELINE_URL, recorded in the provenance and the deploy commit.
 	//
 	// +optional
-	registryUsername string,
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
+	pipelineUrl string,
+	// Directory of the kustomization in the deploy repository.
 	//
 	// +optional
-	registryPassword *dagger.Secret,
-	// OIDC token for keyless signing, e.g. env://SIGSTORE_ID_TOKEN.
-	//
-	// +optional
-	idToken *dagger.Secret,
-	// Cosign private key for key-based signing, e.g. env://COSIGN_PRIVATE_KEY.
-	//
-	// +optional
-	key *dagger.Secret,
-	// Password of the private key, e.g. env://COSIGN_PASSWORD.
-	//
-	// +optional
-	keyPassword *dagger.Secret,
-	// Public key that verifies a key-based signature, e.g. env://COSIGN_PUBLIC_KEY.
-	//
-	// +optional
-	verifyKey *dagger.Secret,
-	// Certificate identity that verifies a keyless signature, e.g.
-	// $CI_PROJECT_URL//.gitlab-ci.yml@refs/tags/$CI_COMMIT_TAG.
-	//
-	// +optional
-	certificateIdentity string,
-	// OIDC issuer of the keyless signing certificate, e.g. $CI_SERVER_URL.
-	//
-	// +optional
-	// +default="https://gitlab.com"
-	certificateOidcIssuer string,
-	// Fulcio URL of a private Sigstore.
-	//
-	// +optional
-	fulcioUrl string,
-	// Rekor URL of a private Sigstore.
-	//
-	// +optional
-	rekorUrl string,
+	// +default="voice"
+	path string,
 	// OpenAI API key for live evals, e.g. env://OPENAI_API_KEY; without it the
 	// evals run scripted.
 	//
@@ -311,50 +289,77 @@ func (m *Voice) Release(
 	// +optional
 	// +default=0.92
 	threshold float64,
-	// Deploy repository, e.g. https://gitlab.com/acme/deploy.git.
-	deployRepo string,
-	// Token with write_repository on the deploy repository, e.g. env://DEPLOY_TOKEN.
-	token *dagger.Secret,
-	// Directory of the kustomization in the deploy repository.
-	//
-	// +optional
-	// +default="voice"
-	path string,
-	// Branch of the deploy repository.
-	//
-	// +optional
-	// +default="main"
-	deployBranch string,
-	// Open a merge request in the deploy repository instead of pushing to its branch.
-	//
-	// +optional
-	mergeRequest bool,
-	// $CI_PIPELINE_URL, recorded in the provenance and the deploy commit.
-	//
-	// +optional
-	pipelineUrl string,
 	// Target platforms.
 	//
 	// +optional
 	// +default=["linux/amd64", "linux/arm64"]
 	platforms []dagger.Platform,
-	// Main package to build.
-	//
-	// +optional
-	// +default="./agent/cmd/voice-agent"
-	mainPackage string,
 ) (*ReleaseSummary, error) {
-	if key == nil && idToken == nil {
-		return nil, fmt.Errorf("release signs the image: pass --id-token=env://SIGSTORE_ID_TOKEN (keyless) or --key=env://COSIGN_PRIVATE_KEY")
+	plan, err := planRelease(releaseInput{
+		Registry: registry, Version: version, Commit: commit, Created: created, SourceURL: sourceUrl,
+		PipelineURL: pipelineUrl, Path: path, APIKey: apiKey, Suite: suite, Threshold: threshold, Platforms: platforms,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if verifyKey == nil && certificateIdentity == "" {
-		return nil, fmt.Errorf("release verifies the signature before deploying: pass --certificate-identity (keyless) or --verify-key (key-based)")
+	return r.release(ctx, source, plan)
+}
+
+// releaseInput is what release is called with.
+type releaseInput struct {
+	Registry, Version, Commit, Created, SourceURL, PipelineURL, Path, Suite string
+	Threshold                                                               float64
+	Platforms                                                               []dagger.Platform
+	APIKey                                                                  *dagger.Secret
+}
+
+// releasePlan is every step's options of a release, derived from its
+// input in one place (planRelease) so that no value lands in the wrong
+// step.
+type releasePlan struct {
+	Gates gateOptions
+	Build buildOptions
+	// Address is the registry address with the version as tag.
+	Address string
+	// GitLab CI's variables for the provenance: the tag pipeline's ref is
+	// the tag, which is the version.
+	GitLab provenance.GitLab
+	// Bump of the deploy repository; its Image is the published digest.
+	Bump bumpRequest
+}
+
+// planRelease checks a release's input and maps it onto its steps.
+func planRelease(in releaseInput) (releasePlan, error) {
+	if in.Registry == "" || strings.Contains(in.Registry, "@") {
+		return releasePlan{}, fmt.Errorf("--registry %q must be an image repository without tag or digest, e.g. registry.gitlab.com/acme/voice-agent", in.Registry)
 	}
-	if registry == "" || strings.ContainsAny(registry, "@") {
-		return nil, fmt.Errorf("--registry %q must be an image repository without tag or digest, e.g. registry.gitlab.com/acme/voice-agent", registry)
+	if in.Version == "" || in.Commit == "" || in.Created == "" {
+		return releasePlan{}, fmt.Errorf("a release needs --version, --commit and --created (e.g. $CI_COMMIT_TAG, $CI_COMMIT_SHA, $CI_COMMIT_TIMESTAMP)")
 	}
-	test, eval, build, err := m.gatesAndBuild(ctx, source, suite, threshold, apiKey,
-		platforms, version, commit, created, sourceUrl, mainPackage)
+	address := in.Registry + ":" + in.Version
+	if _, err := imageref.ParseAddress(address); err != nil {
+		return releasePlan{}, fmt.Errorf("--registry and --version: %w", err)
+	}
+	return releasePlan{
+		Gates: gateOptions{Eval: evalrun.Options{Suite: orDefault(in.Suite, "voice"), Threshold: in.Threshold}, APIKey: in.APIKey},
+		Build: buildOptions{
+			Platforms: in.Platforms, Version: in.Version, Commit: in.Commit, Created: in.Created, SourceURL: in.SourceURL,
+		},
+		Address: address,
+		GitLab:  provenance.GitLab{CommitRefName: in.Version, PipelineURL: in.PipelineURL},
+		Bump:    bumpRequest{Path: orDefault(in.Path, "voice"), SourceCommit: in.Commit, PipelineURL: in.PipelineURL},
+	}, nil
+}
+
+func (r *DeployRepo) release(ctx context.Context, source *dagger.Directory, plan releasePlan) (*ReleaseSummary, error) {
+	m := r.Pipeline
+	if _, err := m.Signing.signer(); err != nil {
+		return nil, fmt.Errorf("release signs the image: %w", err)
+	}
+	if !m.Signing.canVerify() {
+		return nil, fmt.Errorf("release verifies the signature before deploying: pass --certificate-identity to with-keyless-signing, or --public-key to with-signing-key")
+	}
+	test, eval, build, err := m.gatesAndBuild(ctx, source, plan.Gates, plan.Build)
 	if err != nil {
 		return nil, err
 	}
@@ -364,26 +369,17 @@ func (m *Voice) Release(
 	if _, err := eval.Check(); err != nil {
 		return nil, fmt.Errorf("release stopped before publishing: %w", err)
 	}
-	ref, err := build.Release(ctx, registry+":"+version, registryUsername, registryPassword,
-		key, keyPassword, idToken, fulcioUrl, rekorUrl, version, pipelineUrl, "", "", "")
+	ref, err := build.release(ctx, plan.Address, plan.GitLab)
 	if err != nil {
 		return nil, err
 	}
-	verification, err := m.Verify(ctx, ref, verifyKey, certificateIdentity, certificateOidcIssuer, registryUsername, registryPassword)
+	plan.Bump.Image = ref
+	change, err := r.bump(ctx, plan.Bump)
 	if err != nil {
-		return nil, fmt.Errorf("published and signed %s, but it does not verify; not deploying: %w", ref, err)
-	}
-	if deployBranch == "" {
-		deployBranch = "main"
-	}
-	change, err := m.Bump(ctx, deployRepo, ref, token, nil, "", path, "", false, deployBranch, false, mergeRequest,
-		"", "", nil, "voice-agent CI", "ci@voice-agent.invalid", commit, pipelineUrl,
-		nil, "", "", "", nil, 50)
-	if err != nil {
-		return nil, fmt.Errorf("published, signed and verified %s, but the deploy bump failed (rerun the deploy job; the bump is idempotent): %w", ref, err)
+		return nil, fmt.Errorf("published and signed %s, but the deploy failed (rerun the deploy job; the bump is idempotent): %w", ref, err)
 	}
 	return &ReleaseSummary{
 		Image: ref, DeployCommit: change.Commit, Diff: change.Diff, MergeRequestUrl: change.MergeRequestURL,
-		Tests: test.Summary, Evals: eval.Summary, EvalScore: eval.Score, Verification: verification,
+		Tests: test.Summary, Evals: eval.Summary, EvalScore: eval.Score, Verification: change.Verification,
 	}, nil
 }

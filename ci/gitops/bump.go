@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"dagger/voice/gitlabapi"
+	"dagger/voice/imageref"
 )
 
 // BumpOptions says which image to deploy where.
@@ -24,7 +26,8 @@ type BumpOptions struct {
 	// Image is the new reference, pinned by digest: repo@sha256:<64 hex>.
 	Image string
 	// ImageName selects the `images:` entry by name (e.g. "voice-agent").
-	// Empty: the entry whose name or newName is the image's repository.
+	// Empty: the entry MatchImage finds (repository, last path element,
+	// only entry).
 	ImageName string
 	// Add appends the image to `images:` when no entry matches.
 	Add bool
@@ -43,8 +46,11 @@ type BumpOptions struct {
 // BumpResult is what Bump did.
 type BumpResult struct {
 	Result
-	// Image is the canonical reference that was deployed.
+	// Image is the reference that was deployed (name as written @digest).
 	Image string
+	// Entry is the `images:` entry the bump points at the image (Rule
+	// "added" when it was appended), and the rule that chose it.
+	Entry Match
 	// MergeRequest is set in merge-request mode when one was opened or
 	// updated.
 	MergeRequest *MergeRequest
@@ -54,7 +60,7 @@ type BumpResult struct {
 // it still builds, and commits and pushes the change (see Apply). A bump to
 // the digest already deployed is a no-op with Commit == Unchanged.
 func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
-	ref, err := ParseImageRef(o.Image)
+	ref, err := imageref.ParseDigest(o.Image)
 	if err != nil {
 		return BumpResult{}, err
 	}
@@ -65,8 +71,9 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 	up := ImageUpdate{Name: o.ImageName, Ref: ref, Add: o.Add}
 	name := o.ImageName
 	if name == "" {
-		name = ref.BaseName()
+		name = ref.LastElement()
 	}
+	var entry Match
 	ch := Change{
 		Edit: func(_ context.Context, root string) error {
 			file, err := findKustomization(root, dir)
@@ -77,9 +84,19 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 			if err != nil {
 				return err
 			}
+			rel := path.Join(dir, filepath.Base(file))
+			m, merr := MatchImage(src, up)
+			switch {
+			case merr == nil:
+				entry = m
+			case !up.Add:
+				return fmt.Errorf("%s: %w", rel, merr)
+			default:
+				entry = Match{Index: -1, Name: cmp.Or(up.Name, ref.Name), Rule: "added"}
+			}
 			out, changed, err := SetImage(src, up)
 			if err != nil {
-				return fmt.Errorf("%s: %w", path.Join(dir, filepath.Base(file)), err)
+				return fmt.Errorf("%s: %w", rel, err)
 			}
 			if !changed {
 				return nil
@@ -87,8 +104,8 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 			return os.WriteFile(file, out, 0o644)
 		},
 		Validate:    []string{dir},
-		Message:     fmt.Sprintf("deploy(%s): %s %s\n\nPoint %s at %s.", dir, name, ref.ShortDigest(), name, ref),
-		Trailers:    []Trailer{{"Image", ref.String()}, {"Source-Commit", o.SourceCommit}, {"Pipeline", o.PipelineURL}},
+		Message:     fmt.Sprintf("deploy(%s): %s %s\n\nPoint %s at %s.", dir, name, ref.ShortDigest(), name, ref.Pinned()),
+		Trailers:    []Trailer{{"Image", ref.Pinned()}, {"Source-Commit", o.SourceCommit}, {"Pipeline", o.PipelineURL}},
 		DryRun:      o.DryRun,
 		MaxAttempts: o.MaxAttempts,
 	}
@@ -102,7 +119,7 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 		}
 	}
 	res, err := Apply(ctx, o.Repo, ch)
-	out := BumpResult{Result: res, Image: ref.String()}
+	out := BumpResult{Result: res, Image: ref.Pinned(), Entry: entry}
 	if err != nil || gl == nil {
 		return out, err
 	}
@@ -118,7 +135,7 @@ func Bump(ctx context.Context, o BumpOptions) (BumpResult, error) {
 	if base == "" {
 		base = "main"
 	}
-	desc := fmt.Sprintf("Deploy `%s` to `%s`.\n\n", ref, dir)
+	desc := fmt.Sprintf("Deploy `%s` to `%s`.\n\n", ref.Pinned(), dir)
 	for _, t := range ch.Trailers {
 		if t.Value != "" {
 			desc += fmt.Sprintf("- %s: %s\n", t.Key, t.Value)

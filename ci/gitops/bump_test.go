@@ -62,6 +62,35 @@ func TestBumpPushesOnceThenUnchanged(t *testing.T) {
 	assert.Empty(t, left, "temporary checkouts left behind")
 }
 
+// TestBumpMatchesTheEntryWithoutImageName: the default pipeline publishes
+// to its own registry ($CI_REGISTRY_IMAGE) while the kustomization names
+// "voice-agent"; the bump finds the entry by the repository's last path
+// element (or as the only entry) and says which one it changed.
+func TestBumpMatchesTheEntryWithoutImageName(t *testing.T) {
+	srv := newGitServer(t, deployFixture(0))
+	ctx := context.Background()
+	for _, tt := range []struct {
+		image, rule string
+	}{
+		{"127.0.0.1:5000/ci/voice-agent@" + digestN(1), "last path element"},
+		{"registry.example.com/acme/voice@" + digestN(2), "only entry"},
+		// Once bumped, the entry's newName is the repository: a rerun
+		// finds it by that and changes nothing.
+		{"registry.example.com/acme/voice@" + digestN(2), "repository"},
+	} {
+		res, err := Bump(ctx, BumpOptions{Repo: srv.repo(testToken), Path: "voice", Image: tt.image})
+		require.NoError(t, err, tt.image)
+		assert.Equal(t, Match{Index: 0, Name: "voice-agent", Rule: tt.rule}, res.Entry, tt.image)
+		ref, _, _ := strings.Cut(tt.image, "@")
+		got := srv.file(t, "main", "voice/kustomization.yaml")
+		assert.Contains(t, got, "  - name: voice-agent\n    newName: "+ref+"\n", "the entry keeps its name and points at the new repository")
+	}
+	// Two entries and no rule that singles one out: refused, naming the fix.
+	_, err := Bump(ctx, BumpOptions{Repo: srv.repo(testToken), Path: "two", Image: "registry.example.com/acme/voice@" + digestN(3)})
+	require.ErrorContains(t, err, "is not listed")
+	assert.ErrorContains(t, err, "--image-name")
+}
+
 func TestBumpDryRunPushesNothing(t *testing.T) {
 	srv := newGitServer(t, deployFixture(0))
 	refs := srv.refs(t)
@@ -87,9 +116,9 @@ func TestBumpBadInputLeavesRemoteUnchanged(t *testing.T) {
 		{"missing path", BumpOptions{Path: "nope", Image: good}, `path "nope" is not a directory`},
 		{"no kustomization", BumpOptions{Path: ".", Image: good}, `no kustomization.yaml in "."`},
 		{"path escapes", BumpOptions{Path: "../x", Image: good}, "leaves the deploy repository"},
-		{"image not listed", BumpOptions{Path: "voice", Image: "registry.gitlab.com/acme/other@" + testDigest}, "is not listed"},
+		{"image not listed", BumpOptions{Path: "two", Image: "registry.gitlab.com/acme/other@" + testDigest}, "is not listed"},
 		{"tag only", BumpOptions{Path: "voice", Image: agentRepo + ":v2"}, "has no digest"},
-		{"invalid reference", BumpOptions{Path: "voice", Image: "Not A Ref"}, "invalid image reference"},
+		{"invalid reference", BumpOptions{Path: "voice", Image: "Not A Ref"}, "not a valid"},
 		{"missing branch", BumpOptions{Path: "voice", Image: good, Repo: Repo{Branch: "release"}}, `branch "release" does not exist`},
 		{"does not build", BumpOptions{Path: "broken", Image: good, ImageName: "voice-agent"}, "does not build"},
 		{"wrong token", BumpOptions{Path: "voice", Image: good, Repo: Repo{Auth: Auth{Token: testToken + "-revoked"}}}, "authentication to"},

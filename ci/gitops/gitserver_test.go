@@ -169,6 +169,7 @@ images:
 		"voice/kustomization.yaml":  k,
 		"voice/deployment.yaml":     deploymentYAML,
 		"broken/kustomization.yaml": "resources:\n- missing.yaml\nimages:\n- name: voice-agent\n",
+		"two/kustomization.yaml":    "resources:\n- ../voice\nimages:\n- name: voice-agent\n- name: sidecar\n",
 		"README.md":                 "deploy repository\n",
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
+
+	"dagger/voice/imageref"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -43,11 +45,10 @@ func writeKustomization(node *yaml.RNode) ([]byte, error) {
 // ImageUpdate says which `images:` entry to point at which digest.
 type ImageUpdate struct {
 	// Name selects the entry by its `name` (what the manifests reference,
-	// e.g. "voice-agent"). Empty: the entry whose name or newName equals
-	// Ref's repository.
+	// e.g. "voice-agent"). Empty: the entry MatchImage finds.
 	Name string
 	// Ref is the new image, pinned by digest.
-	Ref ImageRef
+	Ref imageref.Ref
 	// Add appends a new entry when none matches instead of failing.
 	Add bool
 }
@@ -75,9 +76,8 @@ func SetImage(src []byte, up ImageUpdate) ([]byte, bool, error) {
 
 	added := false
 	var sp splicer
-	var matches []*yaml.RNode
-	var listed []string
 	var elems []*yaml.RNode
+	var entries []types.Image
 	if seq != nil {
 		elems, err = seq.Elements()
 		if err != nil {
@@ -88,29 +88,27 @@ func SetImage(src []byte, up ImageUpdate) ([]byte, bool, error) {
 			if err := e.YNode().Decode(&img); err != nil {
 				return nil, false, fmt.Errorf("kustomization `images:` entry: %w", err)
 			}
-			listed = append(listed, img.Name)
-			if up.Name != "" && img.Name == up.Name ||
-				up.Name == "" && (img.Name == up.Ref.Repository || img.NewName == up.Ref.Repository) {
-				matches = append(matches, e)
-			}
+			entries = append(entries, img)
 		}
 	}
-	if len(matches) > 1 {
-		return nil, false, fmt.Errorf("%d `images:` entries match %q: name the entry to update", len(matches), selectorText(up))
+	var matches []*yaml.RNode
+	m, err := matchEntry(entries, up)
+	if err != nil && !(up.Add && m.Rule == "") {
+		return nil, false, err
+	}
+	if err == nil {
+		matches = append(matches, elems[m.Index])
 	}
 	if len(matches) == 0 {
-		if !up.Add {
-			return nil, false, fmt.Errorf("image %q is not listed in the kustomization's `images:` (listed: %s): fix the image name or pass the add option to append it", selectorText(up), strings.Join(listed, ", "))
-		}
 		added = true
 		name := up.Name
 		if name == "" {
-			name = up.Ref.Repository
+			name = up.Ref.Name
 		}
 		entry := yaml.NewMapRNode(nil)
 		fields := [][2]string{{"name", name}}
-		if name != up.Ref.Repository {
-			fields = append(fields, [2]string{"newName", up.Ref.Repository})
+		if name != up.Ref.Name {
+			fields = append(fields, [2]string{"newName", up.Ref.Name})
 		}
 		fields = append(fields, [2]string{"digest", up.Ref.Digest})
 		for _, f := range fields {
@@ -154,7 +152,7 @@ func SetImage(src []byte, up ImageUpdate) ([]byte, bool, error) {
 
 // updateEntry edits an existing images entry in place; changed is set when
 // its meaning changes.
-func updateEntry(e *yaml.RNode, ref ImageRef, sp *splicer, changed *bool) error {
+func updateEntry(e *yaml.RNode, ref imageref.Ref, sp *splicer, changed *bool) error {
 	var img types.Image
 	if err := e.YNode().Decode(&img); err != nil {
 		return fmt.Errorf("kustomization `images:` entry: %w", err)
@@ -181,16 +179,16 @@ func updateEntry(e *yaml.RNode, ref ImageRef, sp *splicer, changed *bool) error 
 		deleted[field] = true
 		return e.PipeE(yaml.Clear(field))
 	}
-	if img.Name == ref.Repository {
+	if img.Name == ref.Name {
 		if img.NewName != "" {
 			*changed = true
 			if err := clear("newName"); err != nil {
 				return err
 			}
 		}
-	} else if img.NewName != ref.Repository {
+	} else if img.NewName != ref.Name {
 		*changed = true
-		if err := set("newName", ref.Repository); err != nil {
+		if err := set("newName", ref.Name); err != nil {
 			return err
 		}
 	}
@@ -214,9 +212,108 @@ func updateEntry(e *yaml.RNode, ref ImageRef, sp *splicer, changed *bool) error 
 	return nil
 }
 
+// Match is the `images:` entry a bump changes, and why it was chosen.
+type Match struct {
+	// Index of the entry in `images:`.
+	Index int
+	// Name is the entry's `name` (what the manifests reference).
+	Name string
+	// Rule says how it was chosen: "named" (ImageUpdate.Name),
+	// "repository" (its name or newName is the image's repository),
+	// "last path element" (its name's or newName's last path element is the
+	// image's, e.g. "voice-agent"), or "only entry". Empty: no entry.
+	Rule string
+}
+
+// MatchImage finds the `images:` entry of a kustomization that a bump of
+// up changes. With up.Name it is the entry of that name. Without, the
+// first rule that gives exactly one entry decides:
+//
+//  1. its name or newName is the image's repository (as written);
+//  2. the last path element of its name or newName is the image's
+//     ("voice-agent" for registry.gitlab.com/acme/voice-agent), so a
+//     kustomization that names "voice-agent" is bumped from any registry;
+//  3. it is the kustomization's only entry (not with up.Add, which
+//     appends an image that is not listed instead).
+//
+// More than one entry under a rule, or none under all, is an error that
+// lists the entries and asks for the name.
+func MatchImage(src []byte, up ImageUpdate) (Match, error) {
+	node, err := readKustomization(src)
+	if err != nil {
+		return Match{}, err
+	}
+	var entries []types.Image
+	if f := node.Field("images"); f != nil && !yaml.IsMissingOrNull(f.Value) {
+		if f.Value.YNode().Kind != yaml.SequenceNode {
+			return Match{}, fmt.Errorf("kustomization `images:` is not a list")
+		}
+		elems, err := f.Value.Elements()
+		if err != nil {
+			return Match{}, err
+		}
+		for _, e := range elems {
+			var img types.Image
+			if err := e.YNode().Decode(&img); err != nil {
+				return Match{}, fmt.Errorf("kustomization `images:` entry: %w", err)
+			}
+			entries = append(entries, img)
+		}
+	}
+	return matchEntry(entries, up)
+}
+
+func matchEntry(entries []types.Image, up ImageUpdate) (Match, error) {
+	var listed []string
+	for _, e := range entries {
+		listed = append(listed, e.Name)
+	}
+	type rule struct {
+		name string
+		ok   func(types.Image) bool
+	}
+	last := func(s string) string { return s[strings.LastIndex(s, "/")+1:] }
+	var rules []rule
+	if up.Name != "" {
+		rules = []rule{{"named", func(e types.Image) bool { return e.Name == up.Name }}}
+	} else {
+		repo, elem := up.Ref.Name, up.Ref.LastElement()
+		rules = []rule{
+			{"repository", func(e types.Image) bool { return e.Name == repo || e.NewName == repo }},
+			{"last path element", func(e types.Image) bool {
+				return last(e.Name) == elem || e.NewName != "" && last(e.NewName) == elem
+			}},
+		}
+		if !up.Add {
+			// With Add, an image not listed is appended, never written
+			// over another image's entry.
+			rules = append(rules, rule{"only entry", func(types.Image) bool { return len(entries) == 1 }})
+		}
+	}
+	for _, r := range rules {
+		var found []int
+		for i, e := range entries {
+			if r.ok(e) {
+				found = append(found, i)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			return Match{Index: found[0], Name: entries[found[0]].Name, Rule: r.name}, nil
+		case len(found) > 1:
+			var names []string
+			for _, i := range found {
+				names = append(names, entries[i].Name)
+			}
+			return Match{Rule: r.name}, fmt.Errorf("%d `images:` entries match %q by %s (%s): name the entry to update (--image-name)", len(found), selectorText(up), r.name, strings.Join(names, ", "))
+		}
+	}
+	return Match{}, fmt.Errorf("image %q is not listed in the kustomization's `images:` (listed: %s): fix the image name (--image-name) or pass the add option to append it", selectorText(up), strings.Join(listed, ", "))
+}
+
 func selectorText(up ImageUpdate) string {
 	if up.Name != "" {
 		return up.Name
 	}
-	return up.Ref.Repository
+	return up.Ref.Name
 }

@@ -9,14 +9,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/kustomize/api/types"
+
+	"dagger/voice/imageref"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/*/expected")
 
-const agentRepo = "registry.gitlab.com/acme/voice-agent"
+const (
+	agentRepo  = "registry.gitlab.com/acme/voice-agent"
+	testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
 
-func agentRef(t testing.TB) ImageRef {
-	ref, err := ParseImageRef(agentRepo + "@" + testDigest)
+func agentRef(t testing.TB) imageref.Ref {
+	ref, err := imageref.ParseDigest(agentRepo + "@" + testDigest)
 	require.NoError(t, err)
 	return ref
 }
@@ -115,4 +120,45 @@ func FuzzSetImage(f *testing.F) {
 			t.Fatalf("second update: changed=%v err=%v\n%s", changed, err, out)
 		}
 	})
+}
+
+// TestMatchImage: the rules that pick the `images:` entry a bump changes,
+// in order, with the entry and the rule named.
+func TestMatchImage(t *testing.T) {
+	ref := func(s string) imageref.Ref {
+		r, err := imageref.ParseDigest(s + "@" + testDigest)
+		require.NoError(t, err)
+		return r
+	}
+	two := "images:\n- name: voice-agent\n  newName: registry.gitlab.com/acme/voice-agent\n- name: registry.example.com/tools/sidecar\n"
+	one := "images:\n- name: voice-agent\n"
+	tests := []struct {
+		name, src string
+		up        ImageUpdate
+		want      Match
+		wantErr   string
+	}{
+		{"by newName", two, ImageUpdate{Ref: ref("registry.gitlab.com/acme/voice-agent")}, Match{0, "voice-agent", "repository"}, ""},
+		{"by name", two, ImageUpdate{Ref: ref("registry.example.com/tools/sidecar")}, Match{1, "registry.example.com/tools/sidecar", "repository"}, ""},
+		{"by last element of name", two, ImageUpdate{Ref: ref("127.0.0.1:5000/x/sidecar")}, Match{1, "registry.example.com/tools/sidecar", "last path element"}, ""},
+		{"by last element of newName", two, ImageUpdate{Ref: ref("127.0.0.1:5000/voice-agent")}, Match{0, "voice-agent", "last path element"}, ""},
+		{"named", two, ImageUpdate{Name: "voice-agent", Ref: ref("127.0.0.1:5000/other")}, Match{0, "voice-agent", "named"}, ""},
+		{"only entry", one, ImageUpdate{Ref: ref("registry.example.com/acme/voice")}, Match{0, "voice-agent", "only entry"}, ""},
+		{"only entry is not taken with add", one, ImageUpdate{Ref: ref("registry.example.com/acme/voice"), Add: true}, Match{}, "is not listed"},
+		{"no rule singles one out", two, ImageUpdate{Ref: ref("registry.example.com/acme/voice")}, Match{}, "is not listed"},
+		{"named but missing", two, ImageUpdate{Name: "nope", Ref: ref("registry.example.com/acme/voice")}, Match{}, `image "nope" is not listed`},
+		{"two by last element", "images:\n- name: a/voice\n- name: b/voice\n", ImageUpdate{Ref: ref("registry.example.com/c/voice")}, Match{Rule: "last path element"}, "2 `images:` entries match"},
+		{"no images", "resources: []\n", ImageUpdate{Ref: ref("registry.example.com/c/voice")}, Match{}, "listed: )"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := MatchImage([]byte(tt.src), tt.up)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
 }

@@ -13,8 +13,9 @@ func TestPreviewBump(t *testing.T) {
 		files[p] = []byte(c)
 	}
 	up := ImageUpdate{Ref: agentRef(t)}
-	diff, err := PreviewBump(files, "voice", up)
+	diff, entry, err := PreviewBump(files, "voice", up)
 	require.NoError(t, err)
+	assert.Equal(t, Match{Index: 0, Name: "voice-agent", Rule: "repository"}, entry)
 	assert.Contains(t, diff, "--- a/voice/kustomization.yaml")
 	assert.Contains(t, diff, "-    newTag: v1.0.0")
 	assert.Contains(t, diff, "+    digest: "+testDigest)
@@ -24,12 +25,12 @@ func TestPreviewBump(t *testing.T) {
 	edited, _, err := SetImage(files["voice/kustomization.yaml"], up)
 	require.NoError(t, err)
 	files["voice/kustomization.yaml"] = edited
-	diff, err = PreviewBump(files, "voice", up)
+	diff, _, err = PreviewBump(files, "voice", up)
 	require.NoError(t, err)
 	assert.Empty(t, diff)
 
-	_, err = PreviewBump(files, "broken", ImageUpdate{Name: "voice-agent", Ref: agentRef(t)})
+	_, _, err = PreviewBump(files, "broken", ImageUpdate{Name: "voice-agent", Ref: agentRef(t)})
 	assert.ErrorContains(t, err, "does not build")
-	_, err = PreviewBump(files, "nope", up)
+	_, _, err = PreviewBump(files, "nope", up)
 	assert.ErrorContains(t, err, `no kustomization.yaml in "nope"`)
 }

@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"dagger/voice/imageref"
 )
 
 // Review apps live in the deploy repository as one overlay per merge
@@ -97,7 +99,7 @@ func Review(ctx context.Context, o ReviewOptions) (ReviewResult, error) {
 	if err := o.defaults(); err != nil {
 		return ReviewResult{}, err
 	}
-	ref, err := ParseImageRef(o.Image)
+	ref, err := imageref.ParseDigest(o.Image)
 	if err != nil {
 		return ReviewResult{}, err
 	}
@@ -128,8 +130,8 @@ func Review(ctx context.Context, o ReviewOptions) (ReviewResult, error) {
 			return setAggregate(root, o.Dir, name, true)
 		},
 		Validate:    []string{o.Dir},
-		Message:     fmt.Sprintf("review(%s): %s %s at %s", name, ref.BaseName(), ref.ShortDigest(), host),
-		Trailers:    []Trailer{{"Image", ref.String()}, {"Source-Commit", o.SourceCommit}, {"Pipeline", o.PipelineURL}},
+		Message:     fmt.Sprintf("review(%s): %s %s at %s", name, ref.LastElement(), ref.ShortDigest(), host),
+		Trailers:    []Trailer{{"Image", ref.Pinned()}, {"Source-Commit", o.SourceCommit}, {"Pipeline", o.PipelineURL}},
 		DryRun:      o.DryRun,
 		MaxAttempts: o.MaxAttempts,
 	}
@@ -184,7 +186,7 @@ func reviewHost(mr int, domain string) (string, error) {
 
 // OverlayFiles returns the files of the review overlay at overlay (relative
 // to root) on top of the base app at base.
-func OverlayFiles(root, base, overlay string, mr int, host string, ref ImageRef, imageName string) (map[string][]byte, error) {
+func OverlayFiles(root, base, overlay string, mr int, host string, ref imageref.Ref, imageName string) (map[string][]byte, error) {
 	if _, err := findKustomization(root, base); err != nil {
 		return nil, fmt.Errorf("base app: %w", err)
 	}
@@ -216,7 +218,11 @@ func OverlayFiles(root, base, overlay string, mr int, host string, ref ImageRef,
 			elems, _ := cs.Elements()
 			for _, c := range elems {
 				if img := yaml.GetValue(c.Field("image").Value); img != "" {
-					images = append(images, imageRepository(img))
+					r, err := imageref.Parse(img)
+					if err != nil {
+						return nil, fmt.Errorf("base app %q: %s %s: %w", base, n.GetKind(), n.GetName(), err)
+					}
+					images = append(images, r.Name)
 				}
 			}
 		}
@@ -225,8 +231,8 @@ func OverlayFiles(root, base, overlay string, mr int, host string, ref ImageRef,
 	images = slices.Compact(images)
 	if imageName == "" {
 		switch {
-		case slices.Contains(images, ref.Repository):
-			imageName = ref.Repository
+		case slices.Contains(images, ref.Name):
+			imageName = ref.Name
 		case len(images) == 1:
 			imageName = images[0]
 		default:
@@ -253,8 +259,8 @@ func OverlayFiles(root, base, overlay string, mr int, host string, ref ImageRef,
 		}},
 		Images: []types.Image{{Name: imageName, Digest: ref.Digest}},
 	}
-	if imageName != ref.Repository {
-		k.Images[0].NewName = ref.Repository
+	if imageName != ref.Name {
+		k.Images[0].NewName = ref.Name
 	}
 	files := map[string][]byte{}
 	if len(ingresses) > 0 {
@@ -286,15 +292,6 @@ func OverlayFiles(root, base, overlay string, mr int, host string, ref ImageRef,
 	header := fmt.Sprintf("# Review app of merge request !%d, served at https://%s.\n# Written by `dagger call review`, removed by `dagger call stop-review`: do not edit.\n", mr, host)
 	files["kustomization.yaml"] = append([]byte(header), body...)
 	return files, nil
-}
-
-// imageRepository strips the tag and digest of an image reference.
-func imageRepository(img string) string {
-	img, _, _ = strings.Cut(img, "@")
-	if i := strings.LastIndex(img, ":"); i > strings.LastIndex(img, "/") {
-		img = img[:i]
-	}
-	return img
 }
 
 func resIDOf(n *yaml.RNode) resid.ResId {

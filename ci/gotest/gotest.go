@@ -27,6 +27,10 @@ type Options struct {
 	Packages []string
 	// Race enables the race detector (needs cgo, which the Go image has).
 	Race bool
+	// Tags are build tags for vet and test (e.g. typecheck).
+	Tags []string
+	// Short runs go test -short (slow tests skip themselves).
+	Short bool
 	// Timeout bounds `go test`; zero means go test's default (10m).
 	Timeout time.Duration
 	// JUnitPath is where the JUnit XML report is written.
@@ -36,7 +40,17 @@ type Options struct {
 	ExitCodePath string
 }
 
-var patternRE = regexp.MustCompile(`^[A-Za-z0-9_./@-]+(\.\.\.)?$`)
+var (
+	patternRE = regexp.MustCompile(`^[A-Za-z0-9_./@-]+(\.\.\.)?$`)
+	tagRE     = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
+)
+
+func (o Options) tagArgs() []string {
+	if len(o.Tags) == 0 {
+		return nil
+	}
+	return []string{"-tags", strings.Join(o.Tags, ",")}
+}
 
 // Validate reports the first problem with o, naming the field and the fix.
 func (o Options) Validate() error {
@@ -46,6 +60,11 @@ func (o Options) Validate() error {
 	for _, p := range o.Packages {
 		if !patternRE.MatchString(p) || strings.HasPrefix(p, "-") {
 			return fmt.Errorf("gotest: package pattern %q is not a Go package pattern (use forms like ./... or ./agent/...)", p)
+		}
+	}
+	for _, t := range o.Tags {
+		if !tagRE.MatchString(t) {
+			return fmt.Errorf("gotest: build tag %q is not a Go build tag (letters, digits, _ and .)", t)
 		}
 	}
 	if o.Timeout < 0 {
@@ -66,8 +85,12 @@ func (o Options) packages() []string {
 func (o Options) TestArgs() []string {
 	args := []string{"gotestsum", "--format", "testname", "--junitfile", o.JUnitPath,
 		"--junitfile-testsuite-name", "relative", "--junitfile-testcase-classname", "relative", "--"}
+	args = append(args, o.tagArgs()...)
 	if o.Race {
 		args = append(args, "-race")
+	}
+	if o.Short {
+		args = append(args, "-short")
 	}
 	if o.Timeout > 0 {
 		args = append(args, "-timeout", o.Timeout.String())
@@ -77,7 +100,7 @@ func (o Options) TestArgs() []string {
 
 // VetArgs returns the argument list of `go vet` over the packages of o.
 func (o Options) VetArgs() []string {
-	return append([]string{"go", "vet"}, o.packages()...)
+	return append(append([]string{"go", "vet"}, o.tagArgs()...), o.packages()...)
 }
 
 // Script returns a POSIX shell script that runs vet and then the tests,
@@ -98,6 +121,73 @@ func (o Options) Script() (string, error) {
 	} else {
 		b.WriteString("exit \"$rc\"\n")
 	}
+	return b.String(), nil
+}
+
+// Module is one Go module of a repository to vet and test.
+type Module struct {
+	// Name names its reports, e.g. "ci" (ci.xml).
+	Name string
+	// Dir is the module's directory relative to the repository root.
+	Dir string
+	// Tags are its build tags.
+	Tags []string
+	// Race runs its tests with the race detector.
+	Race bool
+	// Optional: a repository without the module skips it.
+	Optional bool
+}
+
+// RepositoryModules are the Go modules of this repository, as .ci/test
+// runs them: the product with the race detector, the Dagger module and
+// the example's Dagger module with the typecheck tag (they compile
+// against the pinned SDK through their stand-ins), the example service,
+// and the deploy manifests' tests.
+var RepositoryModules = []Module{
+	{Name: "product", Dir: ".", Race: true},
+	{Name: "ci", Dir: "ci", Tags: []string{"typecheck"}},
+	{Name: "example", Dir: "ci/examples/greeter"},
+	{Name: "example-module", Dir: "ci/examples/greeter/ci", Tags: []string{"typecheck"}},
+	{Name: "deploy", Dir: "deploy", Optional: true},
+}
+
+// SuiteScript returns a POSIX shell script that vets and tests every
+// module in turn, each in its directory, whatever the others did: it
+// writes outDir/<name>.xml (JUnit) and outDir/<name>.exit-code, and
+// "skipped" as the exit code of an optional module that is not there.
+// It exits 0; the exit codes say what failed.
+func SuiteScript(mods []Module, short bool, outDir string) (string, error) {
+	if len(mods) == 0 {
+		return "", errors.New("gotest: no module to test")
+	}
+	var b strings.Builder
+	b.WriteString("set -u\n")
+	seen := map[string]bool{}
+	for _, m := range mods {
+		if !tagRE.MatchString(strings.ReplaceAll(m.Name, "-", "_")) || seen[m.Name] {
+			return "", fmt.Errorf("gotest: module name %q must be a unique word", m.Name)
+		}
+		seen[m.Name] = true
+		if !patternRE.MatchString(m.Dir) || strings.HasPrefix(m.Dir, "-") || strings.HasPrefix(m.Dir, "/") || strings.Contains(m.Dir, "..") {
+			return "", fmt.Errorf("gotest: module directory %q must be a path inside the repository", m.Dir)
+		}
+		o := Options{Race: m.Race, Tags: m.Tags, Short: short,
+			JUnitPath: outDir + "/" + m.Name + ".xml", ExitCodePath: outDir + "/" + m.Name + ".exit-code"}
+		script, err := o.Script()
+		if err != nil {
+			return "", err
+		}
+		dir := shellquote.Quote(m.Dir)
+		fmt.Fprintf(&b, "echo %s\n", shellquote.Quote("== "+m.Name+" ("+m.Dir+")"))
+		if m.Optional {
+			fmt.Fprintf(&b, "if [ ! -f %s/go.mod ]; then echo skipped > %s; else\n", dir, shellquote.Quote(o.ExitCodePath))
+		}
+		fmt.Fprintf(&b, "(cd %s && sh -c %s) || echo 2 > %s\n", dir, shellquote.Quote(script), shellquote.Quote(o.ExitCodePath))
+		if m.Optional {
+			b.WriteString("fi\n")
+		}
+	}
+	b.WriteString("exit 0\n")
 	return b.String(), nil
 }
 

@@ -196,3 +196,58 @@ func FuzzParseJUnit(f *testing.F) {
 		}
 	})
 }
+
+// TestSuiteScript runs the suite script with the pinned gotestsum over a
+// repository of three modules: one passes, one fails only with its build
+// tag, and an optional one is missing. Every module runs whatever the
+// others did, each gets its report and its exit code.
+func TestSuiteScript(t *testing.T) {
+	if _, err := exec.LookPath("gotestsum"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("gotestsum not on PATH: .ci/setup installs it")
+		}
+		t.Skip("gotestsum not on PATH; .ci/setup installs it")
+	}
+	repo := t.TempDir()
+	files := map[string]string{
+		"go.mod":          "module example.com/root\n\ngo 1.22\n",
+		"root_test.go":    "package root\nimport \"testing\"\nfunc TestShort(t *testing.T) { if !testing.Short() { t.Fatal(\"want -short\") } }\n",
+		"sub/go.mod":      "module example.com/sub\n\ngo 1.22\n",
+		"sub/sub_test.go": "//go:build special\n\npackage sub\nimport \"testing\"\nfunc TestTagged(t *testing.T) { t.Fatal(\"ran with the tag\") }\n",
+		"sub/untagged.go": "package sub\n",
+	}
+	for name, src := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(repo, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(repo, name), []byte(src), 0o644))
+	}
+	out := t.TempDir()
+	script, err := SuiteScript([]Module{
+		{Name: "root", Dir: "."},
+		{Name: "sub", Dir: "sub", Tags: []string{"special"}},
+		{Name: "gone", Dir: "gone", Optional: true},
+	}, true, out)
+	require.NoError(t, err)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	for name, want := range map[string]string{"root": "0", "sub": "1", "gone": "skipped"} {
+		rc, err := os.ReadFile(filepath.Join(out, name+".exit-code"))
+		require.NoError(t, err, name)
+		assert.Equal(t, want, strings.TrimSpace(string(rc)), name)
+	}
+	f, err := os.Open(filepath.Join(out, "sub.xml"))
+	require.NoError(t, err)
+	defer f.Close()
+	s, err := ParseJUnit(f)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"./TestTagged"}, s.Failed, "the tag was passed: the tagged test ran")
+
+	_, err = SuiteScript([]Module{{Name: "x", Dir: "../up"}}, false, out)
+	require.ErrorContains(t, err, "inside the repository")
+	_, err = SuiteScript([]Module{{Name: "x", Dir: "a"}, {Name: "x", Dir: "b"}}, false, out)
+	require.ErrorContains(t, err, "unique")
+	_, err = SuiteScript([]Module{{Name: "x", Dir: "a", Tags: []string{"a b"}}}, false, out)
+	require.ErrorContains(t, err, "build tag")
+}

@@ -35,10 +35,11 @@ type Options struct {
 // Push uploads the image in the layout tarball at path and returns its
 // digest reference, repository@sha256:...
 func Push(ctx context.Context, path string, o Options) (string, error) {
-	repo, _, err := imageref.Repository(o.Address)
+	addr, err := imageref.ParseAddress(o.Address)
 	if err != nil {
 		return "", err
 	}
+	repo := addr.Repository
 	tag, err := name.NewTag(o.Address, name.StrictValidation)
 	if err != nil {
 		return "", fmt.Errorf("publish address %q: %w", o.Address, err)
@@ -119,5 +120,9 @@ func confirm(tag name.Tag, desc v1.Descriptor, repo string, opts []remote.Option
 	if got.Digest != desc.Digest {
 		return "", fmt.Errorf("push %s: the registry says %s is %s, but %s was pushed (another push to the same tag?)", repo, tag.TagStr(), got.Digest, desc.Digest)
 	}
-	return imageref.Normalize(repo + "@" + desc.Digest.String())
+	pushed, err := imageref.ParseDigest(repo + "@" + desc.Digest.String())
+	if err != nil {
+		return "", err
+	}
+	return pushed.String(), nil
 }

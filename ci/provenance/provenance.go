@@ -32,24 +32,6 @@ type GitLab struct {
 	ServerURL, ProjectURL, CommitSHA, CommitRefName, PipelineURL, JobURL, JobID, RunnerID, JobStartedAt string
 }
 
-// GitLabFromEnv reads GitLab CI's predefined variables (CI_SERVER_URL,
-// CI_PROJECT_URL, CI_COMMIT_SHA, CI_COMMIT_REF_NAME, CI_PIPELINE_URL,
-// CI_JOB_URL, CI_JOB_ID, CI_RUNNER_ID, CI_JOB_STARTED_AT) through getenv
-// (os.Getenv). Missing variables stay empty.
-func GitLabFromEnv(getenv func(string) string) GitLab {
-	return GitLab{
-		ServerURL:     getenv("CI_SERVER_URL"),
-		ProjectURL:    getenv("CI_PROJECT_URL"),
-		CommitSHA:     getenv("CI_COMMIT_SHA"),
-		CommitRefName: getenv("CI_COMMIT_REF_NAME"),
-		PipelineURL:   getenv("CI_PIPELINE_URL"),
-		JobURL:        getenv("CI_JOB_URL"),
-		JobID:         getenv("CI_JOB_ID"),
-		RunnerID:      getenv("CI_RUNNER_ID"),
-		JobStartedAt:  getenv("CI_JOB_STARTED_AT"),
-	}
-}
-
 // Artifact is a named file with its SHA-256 (hex), e.g. a binary or SBOM.
 type Artifact struct {
 	Name   string

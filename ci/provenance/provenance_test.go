@@ -21,20 +21,6 @@ const (
 	baseImage = "gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639"
 )
 
-func gitlabEnv(k string) string {
-	return map[string]string{
-		"CI_SERVER_URL":      "https://gitlab.com",
-		"CI_PROJECT_URL":     "https://gitlab.com/acme/voice-agent",
-		"CI_COMMIT_SHA":      commit,
-		"CI_COMMIT_REF_NAME": "main",
-		"CI_PIPELINE_URL":    "https://gitlab.com/acme/voice-agent/-/pipelines/42",
-		"CI_JOB_URL":         "https://gitlab.com/acme/voice-agent/-/jobs/4242",
-		"CI_JOB_ID":          "4242",
-		"CI_RUNNER_ID":       "7",
-		"CI_JOB_STARTED_AT":  "2026-11-26T14:00:00+01:00",
-	}[k]
-}
-
 func options() Options {
 	return Options{
 		Image:         "registry.gitlab.com/acme/voice-agent:1.4.2@sha256:" + digestHex,
@@ -48,7 +34,12 @@ func options() Options {
 		ModuleVersion: commit,
 		DaggerVersion: "v0.21.8",
 		Byproducts:    []Artifact{{Name: "linux-arm64/voice-agent", SHA256: binHex}, {Name: "linux-amd64/voice-agent", SHA256: binHex}},
-		GitLab:        GitLabFromEnv(gitlabEnv),
+		GitLab: GitLab{
+			ServerURL: "https://gitlab.com", ProjectURL: "https://gitlab.com/acme/voice-agent", CommitSHA: commit,
+			CommitRefName: "main", PipelineURL: "https://gitlab.com/acme/voice-agent/-/pipelines/42",
+			JobURL: "https://gitlab.com/acme/voice-agent/-/jobs/4242", JobID: "4242", RunnerID: "7",
+			JobStartedAt: "2026-11-26T14:00:00+01:00",
+		},
 	}
 }
 

@@ -187,7 +187,7 @@ func moduleComponent(m debug.Module, fallbackVersion string) cdx.Component {
 	return c
 }
 
-func baseComponent(base imageref.Digest) cdx.Component {
+func baseComponent(base imageref.Ref) cdx.Component {
 	repo := base.Repository
 	last := repo[strings.LastIndex(repo, "/")+1:]
 	q := packageurl.Qualifiers{{Key: "repository_url", Value: repo}}

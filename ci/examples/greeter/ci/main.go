@@ -2,8 +2,10 @@
 // functions of its own on top of the voice pipeline. It depends on the
 // voice module (dagger.json, what `dagger install` writes) and calls it from
 // Go through the generated bindings: dag.Voice().Test(...), .Build(...),
-// .Bump(...). The voice module's functions default to the voice
-// repository's own source, so every call passes the greeter's.
+// .DeployRepo(...).Bump(...). The voice module's functions default to the
+// voice repository's own source, so every call passes the greeter's; its
+// images are passed through, so a mirror-only setup can point them at a
+// mirror (empty: the voice module's pinned defaults).
 package main
 
 import (
@@ -19,22 +21,40 @@ import (
 type Greeter struct {
 	// Source of the greeter service (its repository root).
 	Source *dagger.Directory
+	// Images the voice module runs (empty: its pinned defaults).
+	GoImage, BaseImage, CosignImage string
 }
 
-// New loads the greeter's source.
+// New loads the greeter's source and the images the voice pipeline runs.
+//
+//	dagger call --go-image=mirror.example.com/golang:1.26.8-bookworm@sha256:... check
 func New(
 	// Repository root of the greeter service (holding its go.mod).
 	//
 	// +defaultPath="."
 	// +ignore=["ci", "reports", "*.tar"]
 	source *dagger.Directory,
+	// Go toolchain image, pinned by digest, e.g. a mirror's copy of the
+	// voice module's default (empty: that default).
+	//
+	// +optional
+	goImage string,
+	// Runtime base image, pinned by digest (empty: the voice module's default).
+	//
+	// +optional
+	baseImage string,
+	// Cosign image, pinned by digest (empty: the voice module's default).
+	//
+	// +optional
+	cosignImage string,
 ) *Greeter {
-	return &Greeter{Source: source}
+	return &Greeter{Source: source, GoImage: goImage, BaseImage: baseImage, CosignImage: cosignImage}
 }
 
-// voice is the voice pipeline module, as installed.
+// voice is the voice pipeline module, as installed, with the greeter's
+// images (an empty option is not sent: the voice default applies).
 func (m *Greeter) voice() *dagger.Voice {
-	return dag.Voice()
+	return dag.Voice(dagger.VoiceOpts{GoImage: m.GoImage, BaseImage: m.BaseImage, CosignImage: m.CosignImage})
 }
 
 // Check vets and tests the greeter (with the race detector) and fails
@@ -55,15 +75,9 @@ func (m *Greeter) Reports() *dagger.Directory {
 }
 
 // build is the voice module's multi-arch build of the greeter binary.
-func (m *Greeter) build(version, commit, created, sourceURL string) *dagger.VoiceBuild {
-	return m.voice().Build(dagger.VoiceBuildOpts{
-		Source:      m.Source,
-		MainPackage: "./cmd/greeter",
-		Version:     version,
-		Commit:      commit,
-		Created:     created,
-		SourceURL:   sourceURL,
-	})
+func (m *Greeter) build(voice *dagger.Voice, opts dagger.VoiceBuildOpts) *dagger.VoiceBuild {
+	opts.Source, opts.MainPackage = m.Source, "./cmd/greeter"
+	return voice.Build(opts)
 }
 
 // Image builds the greeter for linux/amd64 and linux/arm64 and returns the
@@ -77,13 +91,13 @@ func (m *Greeter) Image(
 	// +default="0.0.0-dev"
 	version string,
 ) *dagger.File {
-	return m.build(version, "", "", "").Tarball()
+	return m.build(m.voice(), dagger.VoiceBuildOpts{Version: version}).Tarball()
 }
 
 // Publish builds and pushes the greeter image and returns its
 // digest-pinned reference (repository@sha256:...).
 //
-//	dagger call publish --address="$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA" --commit="$CI_COMMIT_SHA" --created="$CI_COMMIT_TIMESTAMP" --username="$CI_REGISTRY_USER" --password=env://CI_REGISTRY_PASSWORD
+//	dagger call publish --address="$CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA" --commit="$CI_COMMIT_SHA" --created="$CI_COMMIT_TIMESTAMP" --username="$CI_REGISTRY_USER" --secret=env://CI_REGISTRY_PASSWORD
 func (m *Greeter) Publish(
 	ctx context.Context,
 	// Registry address with tag, e.g. $CI_REGISTRY_IMAGE:$CI_COMMIT_SHORT_SHA.
@@ -108,10 +122,14 @@ func (m *Greeter) Publish(
 	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
 	//
 	// +optional
-	password *dagger.Secret,
+	secret *dagger.Secret,
 ) (string, error) {
-	ref, err := m.build(version, commit, created, sourceUrl).
-		Publish(ctx, address, dagger.VoiceBuildPublishOpts{Username: username, Password: password})
+	voice := m.voice()
+	if secret != nil {
+		voice = voice.WithRegistryAuth(address, username, secret)
+	}
+	ref, err := m.build(voice, dagger.VoiceBuildOpts{Version: version, Commit: commit, Created: created, SourceURL: sourceUrl}).
+		Publish(ctx, address)
 	if err != nil {
 		return "", fmt.Errorf("publish the greeter: %w", err)
 	}
@@ -135,7 +153,9 @@ func (m *Greeter) Deploy(
 	// +optional
 	dryRun bool,
 ) (string, error) {
-	return m.voice().
-		Bump(repo, image, dagger.VoiceBumpOpts{Token: token, Path: "greeter", DryRun: dryRun}).
-		Summary(ctx)
+	r := m.voice().DeployRepo(repo, dagger.VoiceDeployRepoOpts{Token: token})
+	if dryRun {
+		r = r.Preview()
+	}
+	return r.Bump(image, dagger.VoiceDeployRepoBumpOpts{Path: "greeter"}).Summary(ctx)
 }

@@ -79,18 +79,6 @@ func (r *VoiceBuild) Containers(ctx context.Context) ([]Container, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-func (r *VoiceBuild) CosignImage(ctx context.Context) (string, error) {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-// Export returns the same multi-platform OCI tarball as Tarball. A module
-// cannot write to the caller's disk itself, so let the CLI save the result:
-//
-//	dagger call build export --output=voice.tar
-func (r *VoiceBuild) Export() *File {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
 func (r *VoiceBuild) GoImage(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -127,63 +115,38 @@ func (r *VoiceBuild) Provenance(image string, opts ...VoiceBuildProvenanceOpts) 
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-// VoiceBuildPublishOpts contains options for VoiceBuild.Publish.
-type VoiceBuildPublishOpts struct {
-	// Registry user, e.g. $CI_REGISTRY_USER. Without a user and password the
-	// push is anonymous (a local registry).
-	Username string
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	Password *Secret
-}
-
 // Publish pushes all platforms as one multi-platform image index and
 // returns its digest reference (repo@sha256:...), which every later step
 // uses instead of the tag. What is pushed is the Tarball, byte for byte
-// (go-containerregistry), so a rerun publishes the same digest:
+// (go-containerregistry), so a rerun publishes the same digest. The
+// registry's credentials come from with-registry-auth (none: anonymous):
 //
-//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD
-func (r *VoiceBuild) Publish(ctx context.Context, address string, opts ...VoiceBuildPublishOpts) (string, error) {
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
+//	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  publish --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG
+func (r *VoiceBuild) Publish(ctx context.Context, address string) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
 // VoiceBuildReleaseOpts contains options for VoiceBuild.Release.
 type VoiceBuildReleaseOpts struct {
-	// Registry user, e.g. $CI_REGISTRY_USER.
-	Username string
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	Password *Secret
-	// Cosign private key (PEM) for key-based signing, e.g. env://COSIGN_PRIVATE_KEY.
-	Key *Secret
-	// Password of the private key, e.g. env://COSIGN_PASSWORD.
-	KeyPassword *Secret
-	// OIDC token for keyless signing, e.g. env://SIGSTORE_ID_TOKEN (GitLab id_tokens, aud "sigstore").
-	IDToken *Secret
-	// Fulcio URL of a private Sigstore (keyless only).
-	FulcioURL string
-	// Rekor URL of a private Sigstore.
-	RekorURL string
 	// $CI_COMMIT_REF_NAME.
 	CiCommitRefName string
 	// $CI_PIPELINE_URL.
 	CiPipelineURL string
 	// $CI_JOB_URL.
 	CiJobURL string
-	// $CI_JOB_STARTED_AT.
-	CiJobStartedAt string
-	// $CI_RUNNER_ID.
-	CiRunnerID string
 }
 
 // Release publishes the image, then signs its digest and attests every
 // SBOM and the provenance with cosign, and returns the digest reference.
-// This is what the release job runs (key-based shown; keyless: replace
-// --key/--key-password with --id-token=env://SIGSTORE_ID_TOKEN):
+// Registry credentials and signing settings come from the module's
+// with-registry-auth and with-signing-key / with-keyless-signing:
 //
-//	dagger call build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --username=$CI_REGISTRY_USER --password=env://CI_REGISTRY_PASSWORD \
-//	  --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD \
-//	  --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL --ci-job-started-at=$CI_JOB_STARTED_AT
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
+//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN \
+//	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
+//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL
 func (r *VoiceBuild) Release(ctx context.Context, address string, opts ...VoiceBuildReleaseOpts) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -276,6 +239,14 @@ func (r *VoiceDeployChange) Image(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
+func (r *VoiceDeployChange) ImageEntry(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployChange) ImageEntryRule(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
 func (r *VoiceDeployChange) MergeRequestURL(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -291,6 +262,184 @@ func (r *VoiceDeployChange) Summary(ctx context.Context) (string, error) {
 
 func (r *VoiceDeployChange) Verification(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepo is the DeployRepo object of the voice module.
+type VoiceDeployRepo struct{}
+
+// VoiceDeployRepoID identifies a VoiceDeployRepo.
+type VoiceDeployRepoID string
+
+// ID returns the object's identifier.
+func (r *VoiceDeployRepo) ID(ctx context.Context) (VoiceDeployRepoID, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// LoadVoiceDeployRepoFromID loads a VoiceDeployRepo from its ID.
+func (r *Client) LoadVoiceDeployRepoFromID(id VoiceDeployRepoID) *VoiceDeployRepo {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) AuthorEmail(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) AuthorName(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) Branch(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepoBumpOpts contains options for VoiceDeployRepo.Bump.
+type VoiceDeployRepoBumpOpts struct {
+	// Directory of the kustomization in the deploy repository.
+	Path string
+	// Name of the `images:` entry to update (see above for the default).
+	ImageName string
+	// Append the image to `images:` when no entry matches (otherwise that is an error).
+	Add bool
+	// Source commit of the image, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
+	SourceCommit string
+	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
+	PipelineURL string
+	// Bound on clone-edit-push rounds when other pipelines push first.
+	MaxAttempts int
+}
+
+// Bump deploys an image by pointing the kustomization at --path to its
+// digest: a shallow clone, a comment-preserving edit of `images:`, a
+// kustomize build to validate, a commit with trailers, and a push that
+// retries on top of concurrent pushes (never forced). A bump to the digest
+// already deployed changes nothing. When the module has verification
+// settings (with-signing-key --public-key, with-keyless-signing
+// --certificate-identity) the signature is verified first.
+//
+// The `images:` entry, without --image-name: the one whose name or
+// newName is the image's repository; else the one whose last path element
+// is the image's (voice-agent for registry.gitlab.com/acme/voice-agent);
+// else the only entry. The summary names the entry and the rule.
+func (r *VoiceDeployRepo) Bump(image string, opts ...VoiceDeployRepoBumpOpts) *VoiceDeployChange {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) DryRun(ctx context.Context) (bool, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// Preview is the dry run: the same repository, on which bump, review and
+// stop-review clone, edit, validate and show the diff, and push nothing.
+//
+//	dagger call deploy-repo --url=https://gitlab.com/acme/deploy.git --token=env://DEPLOY_TOKEN preview bump --image=$IMAGE_REF summary
+func (r *VoiceDeployRepo) Preview() *VoiceDeployRepo {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepoReleaseOpts contains options for VoiceDeployRepo.Release.
+type VoiceDeployRepoReleaseOpts struct {
+	// Repository root.
+	Source *Directory
+	// Repository URL for the image's source label and the provenance, e.g. $CI_PROJECT_URL.
+	SourceURL string
+	// $CI_PIPELINE_URL, recorded in the provenance and the deploy commit.
+	PipelineURL string
+	// Directory of the kustomization in the deploy repository.
+	Path string
+	// OpenAI API key for live evals, e.g. env://OPENAI_API_KEY; without it the
+	// evals run scripted.
+	APIKey *Secret
+	// Eval suite: a name under evals/suites or a path inside the source.
+	Suite string
+	// Minimum eval score (0..1).
+	Threshold float64
+	// Target platforms.
+	Platforms []Platform
+}
+
+// Release runs the whole pipeline for a version into this deploy
+// repository: tests and evals (in parallel with the builds of every
+// platform) gate everything; then the image is published as one
+// multi-platform index, signed and attested (SBOMs and SLSA provenance),
+// verified, and the kustomization at --path is bumped to its digest.
+// Nothing is published when a gate fails; nothing is deployed that does
+// not verify. Registry credentials and signing come from the module
+// (with-registry-auth, with-keyless-signing or with-signing-key); the tag
+// pipeline's exact line is in .gitlab-ci.yml.
+func (r *VoiceDeployRepo) Release(registry string, version string, commit string, created string, opts ...VoiceDeployRepoReleaseOpts) *VoiceReleaseSummary {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepoReviewOpts contains options for VoiceDeployRepo.Review.
+type VoiceDeployRepoReviewOpts struct {
+	// Directory of the base app in the deploy repository.
+	Base string
+	// Directory of the review overlays in the deploy repository.
+	Dir string
+	// Image name as the base app uses it, when it differs from the image's repository.
+	ImageName string
+	// Source commit, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
+	SourceCommit string
+	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
+	PipelineURL string
+}
+
+// Review deploys the review app of a merge request through GitOps
+// (gitops.Review): an overlay review/mr-<N>/ in the deploy repository,
+// served at mr-<N>.<domain>, which Flux reconciles. Validated with
+// kustomize, idempotent, and safe against concurrent pipelines, like bump.
+func (r *VoiceDeployRepo) Review(mr int, image string, domain string, opts ...VoiceDeployRepoReviewOpts) *VoiceDeployChange {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepoStopReviewOpts contains options for VoiceDeployRepo.StopReview.
+type VoiceDeployRepoStopReviewOpts struct {
+	// Directory of the review overlays in the deploy repository.
+	Dir string
+	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
+	PipelineURL string
+}
+
+// StopReview removes the review app of a merge request
+// (gitops.StopReview): its overlay and its entry in the review
+// directory's kustomization; Flux prunes what it deployed. Other review
+// apps are not touched; stopping an app that is already gone changes
+// nothing.
+func (r *VoiceDeployRepo) StopReview(mr int, opts ...VoiceDeployRepoStopReviewOpts) *VoiceDeployChange {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) TokenUser(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceDeployRepo) URL(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceDeployRepoWithMergeRequestOpts contains options for VoiceDeployRepo.WithMergeRequest.
+type VoiceDeployRepoWithMergeRequestOpts struct {
+	// GitLab API root; empty: https://<repository host>/api/v4.
+	API string
+	// GitLab project ID or path of the deploy repository; empty: the URL's path.
+	Project string
+	// Token with the api scope; empty: the deploy token.
+	Token *Secret
+}
+
+// WithMergeRequest makes bump push a branch bump/<image>-<short digest>
+// and open (or update) a GitLab merge request instead of pushing to the
+// branch.
+func (r *VoiceDeployRepo) WithMergeRequest(opts ...VoiceDeployRepoWithMergeRequestOpts) *VoiceDeployRepo {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// WithVoiceDeployRepoFunc is a function that returns a modified VoiceDeployRepo.
+type WithVoiceDeployRepoFunc func(r *VoiceDeployRepo) *VoiceDeployRepo
+
+// With calls f with the current VoiceDeployRepo.
+func (r *VoiceDeployRepo) With(f WithVoiceDeployRepoFunc) *VoiceDeployRepo {
+	return f(r)
 }
 
 // VoiceEvalRun is the EvalRun object of the voice module.
@@ -453,6 +602,57 @@ func (r *VoiceTestRun) Summary(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
+// VoiceTestSuite is the TestSuite object of the voice module.
+type VoiceTestSuite struct{}
+
+// VoiceTestSuiteID identifies a VoiceTestSuite.
+type VoiceTestSuiteID string
+
+// ID returns the object's identifier.
+func (r *VoiceTestSuite) ID(ctx context.Context) (VoiceTestSuiteID, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// LoadVoiceTestSuiteFromID loads a VoiceTestSuite from its ID.
+func (r *Client) LoadVoiceTestSuiteFromID(id VoiceTestSuiteID) *VoiceTestSuite {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// Check fails, with the output, unless every module passed.
+func (r *VoiceTestSuite) Check(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) ExitCode(ctx context.Context) (int, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) Modules(ctx context.Context) ([]string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) Output(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// Reports returns <module>.xml (JUnit) for every module, and output.txt,
+// summary.txt and exit-code, for GitLab's artifacts:reports:junit.
+func (r *VoiceTestSuite) Reports() *Directory {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) Runs(ctx context.Context) ([]VoiceTestRun, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) Skipped(ctx context.Context) ([]string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+func (r *VoiceTestSuite) Summary(ctx context.Context) (string, error) {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
 // Voice is the Voice object of the voice module.
 type Voice struct{}
 
@@ -503,66 +703,6 @@ type VoiceBuildOpts struct {
 //
 //	dagger call build --version=1.4.2 --commit=$(git rev-parse HEAD) --created=$(git log -1 --format=%cI) tarball export --path=voice.tar
 func (r *Voice) Build(opts ...VoiceBuildOpts) *VoiceBuild {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-// VoiceBumpOpts contains options for Voice.Bump.
-type VoiceBumpOpts struct {
-	// Token with write_repository on the deploy repository (sent as HTTPS basic auth oauth2:<token>), e.g. env://DEPLOY_TOKEN.
-	Token *Secret
-	// SSH private key for an ssh:// repository, e.g. file://./deploy_key.
-	SSHKey *Secret
-	// known_hosts line(s) of the SSH server (e.g. from ssh-keyscan gitlab.com); required with --ssh-key.
-	SSHKnownHosts string
-	// Directory of the kustomization in the deploy repository.
-	Path string
-	// Name of the `images:` entry to update; empty: the entry whose name or newName is the image's repository.
-	ImageName string
-	// Append the image to `images:` when no entry matches (otherwise that is an error).
-	Add bool
-	// Branch of the deploy repository.
-	Branch string
-	// Compute and print the diff; push nothing.
-	DryRun bool
-	// Push a branch bump/<image>-<short digest> and open (or update) a GitLab merge request instead of pushing to the branch.
-	MergeRequest bool
-	// GitLab API root for merge requests; empty: https://<repository host>/api/v4.
-	GitlabAPI string
-	// GitLab project ID or path of the deploy repository; empty: the repository URL's path.
-	GitlabProject string
-	// Token with the api scope for merge requests; empty: the deploy token.
-	GitlabToken *Secret
-	// Commit author name.
-	AuthorName string
-	// Commit author email.
-	AuthorEmail string
-	// Source commit of the image, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
-	SourceCommit string
-	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
-	PipelineURL string
-	// Public key to verify the image signature with before bumping (key-based signing), e.g. file://./cosign.pub.
-	VerifyKey *Secret
-	// Certificate identity to verify a keyless signature against (e.g. https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main).
-	CertificateIdentity string
-	// OIDC issuer of the keyless signing certificate.
-	CertificateOidcIssuer string
-	// Registry user for verifying the signature of a private image.
-	RegistryUsername string
-	// Registry password or token for verifying the signature of a private image.
-	RegistryPassword *Secret
-	// Bound on clone-edit-push rounds when other pipelines push first.
-	MaxAttempts int
-}
-
-// Bump deploys an image by pointing the deploy repository's kustomization
-// at its digest: a shallow clone, a comment-preserving edit of `images:`,
-// a kustomize build to validate, a commit with trailers, and a push that
-// retries on top of concurrent pushes (never forced). A bump to the digest
-// already deployed changes nothing. With a verification key or certificate
-// identity, the image signature is verified first. With --merge-request,
-// the change goes to a branch bump/<image>-<short digest> and a GitLab
-// merge request instead.
-func (r *Voice) Bump(repo string, image string, opts ...VoiceBumpOpts) *VoiceDeployChange {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -633,6 +773,33 @@ func (r *Voice) CosignImage(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
+// VoiceDeployRepoOpts contains options for Voice.DeployRepo.
+type VoiceDeployRepoOpts struct {
+	// Token with write_repository (GitLab deploy, project or personal access token), e.g. env://DEPLOY_TOKEN.
+	Token *Secret
+	// User name sent with the token: oauth2 for project and personal access
+	// tokens; a GitLab deploy token's own user name (gitlab+deploy-token-N).
+	TokenUser string
+	// SSH private key for an ssh:// URL, e.g. file://./deploy_key.
+	SSHKey *Secret
+	// known_hosts line(s) of the SSH server (ssh-keyscan gitlab.com); required with --ssh-key.
+	SSHKnownHosts string
+	// Branch the changes go to.
+	Branch string
+	// Commit author name.
+	AuthorName string
+	// Commit author email.
+	AuthorEmail string
+}
+
+// DeployRepo names the GitOps deploy repository and its credentials once,
+// for bump, preview, review, stop-review and release:
+//
+//	dagger call deploy-repo --url=https://gitlab.com/acme/deploy.git --token=env://DEPLOY_TOKEN bump --path=voice --image=$IMAGE_REF
+func (r *Voice) DeployRepo(url string, opts ...VoiceDeployRepoOpts) *VoiceDeployRepo {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
 // VoiceEvalOpts contains options for Voice.Eval.
 type VoiceEvalOpts struct {
 	// Repository root holding the product's go.mod, the agent and the evals.
@@ -691,121 +858,15 @@ func (r *Voice) GoImage(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-// VoiceReleaseOpts contains options for Voice.Release.
-type VoiceReleaseOpts struct {
-	// Repository root.
-	Source *Directory
-	// Repository URL for the image's source label and the provenance, e.g. $CI_PROJECT_URL.
-	SourceURL string
-	// Registry user, e.g. $CI_REGISTRY_USER.
-	RegistryUsername string
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	RegistryPassword *Secret
-	// OIDC token for keyless signing, e.g. env://SIGSTORE_ID_TOKEN.
-	IDToken *Secret
-	// Cosign private key for key-based signing, e.g. env://COSIGN_PRIVATE_KEY.
-	Key *Secret
-	// Password of the private key, e.g. env://COSIGN_PASSWORD.
-	KeyPassword *Secret
-	// Public key that verifies a key-based signature, e.g. env://COSIGN_PUBLIC_KEY.
-	VerifyKey *Secret
-	// Certificate identity that verifies a keyless signature, e.g.
-	// $CI_PROJECT_URL//.gitlab-ci.yml@refs/tags/$CI_COMMIT_TAG.
-	CertificateIdentity string
-	// OIDC issuer of the keyless signing certificate, e.g. $CI_SERVER_URL.
-	CertificateOidcIssuer string
-	// Fulcio URL of a private Sigstore.
-	FulcioURL string
-	// Rekor URL of a private Sigstore.
-	RekorURL string
-	// OpenAI API key for live evals, e.g. env://OPENAI_API_KEY; without it the
-	// evals run scripted.
-	APIKey *Secret
-	// Eval suite: a name under evals/suites or a path inside the source.
-	Suite string
-	// Minimum eval score (0..1).
-	Threshold float64
-	// Directory of the kustomization in the deploy repository.
-	Path string
-	// Branch of the deploy repository.
-	DeployBranch string
-	// Open a merge request in the deploy repository instead of pushing to its branch.
-	MergeRequest bool
-	// $CI_PIPELINE_URL, recorded in the provenance and the deploy commit.
-	PipelineURL string
-	// Target platforms.
-	Platforms []Platform
-	// Main package to build.
-	MainPackage string
-}
-
-// Release runs the whole pipeline for a version: tests and evals (in
-// parallel with the builds of every platform) gate everything; then the
-// image is published as one multi-platform index, signed and attested
-// (SBOMs and SLSA provenance), verified, and the deploy repository is bumped
-// to its digest. Nothing is published when a gate fails; nothing is
-// deployed that does not verify.
-func (r *Voice) Release(registry string, version string, commit string, created string, deployRepo string, token *Secret, opts ...VoiceReleaseOpts) *VoiceReleaseSummary {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-// VoiceReviewOpts contains options for Voice.Review.
-type VoiceReviewOpts struct {
-	// Token with write_repository on the deploy repository, e.g. env://DEPLOY_TOKEN.
-	Token *Secret
-	// SSH private key for an ssh:// deploy repository.
-	SSHKey *Secret
-	// known_hosts line(s) of the SSH server; required with --ssh-key.
-	SSHKnownHosts string
-	// Directory of the base app in the deploy repository.
-	Base string
-	// Directory of the review overlays in the deploy repository.
-	Dir string
-	// Image name as the base app uses it, when it differs from the image's repository.
-	ImageName string
-	// Branch of the deploy repository.
-	Branch string
-	// Source commit, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
-	SourceCommit string
-	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
-	PipelineURL string
-	// Compute and print the diff; push nothing.
-	DryRun bool
-}
-
-// Review deploys the review app of a merge request through GitOps: it
-// writes the overlay review/mr-<N>/ in the deploy repository (name prefix
-// mr-<N>-, instance labels, the merge request's image by digest, host
-// mr-<N>.<domain>) and lists it in review/kustomization.yaml, which Flux's
-// "review-apps" Kustomization reconciles. Validated with kustomize,
-// idempotent, and safe against concurrent pipelines, like bump.
-func (r *Voice) Review(mr int, image string, deployRepo string, domain string, opts ...VoiceReviewOpts) *VoiceDeployChange {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
 // VoiceSignOpts contains options for Voice.Sign.
 type VoiceSignOpts struct {
-	// Cosign private key (PEM), e.g. env://COSIGN_PRIVATE_KEY. Key-based mode.
-	Key *Secret
-	// Password of the private key, e.g. env://COSIGN_PASSWORD.
-	KeyPassword *Secret
-	// OIDC identity token, e.g. env://SIGSTORE_ID_TOKEN. Keyless mode.
-	IDToken *Secret
-	// Fulcio URL of a private Sigstore (keyless only; public Sigstore when empty).
-	FulcioURL string
-	// Rekor URL of a private Sigstore (public Sigstore when empty).
-	RekorURL string
-	// Registry user, e.g. $CI_REGISTRY_USER.
-	RegistryUsername string
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	RegistryPassword *Secret
 	// CycloneDX SBOM files to attest (one per platform, from build sbom-directory).
 	// Without them the SBOMs are rebuilt from the published image: its
 	// binaries' build information and its base image labels.
 	Sbom []*File
 	// SLSA provenance to attest: the statement from build provenance, or a
 	// bare predicate. Without it the provenance is made from the published
-	// image's labels (source, revision, version, created) and the ci-* arguments.
+	// image's labels and the ci-* arguments.
 	Provenance *File
 	// Platforms of the image whose SBOMs are rebuilt when --sbom is not given.
 	Platforms []Platform
@@ -818,46 +879,16 @@ type VoiceSignOpts struct {
 }
 
 // Sign signs an image digest with cosign and attests its SBOMs
-// (CycloneDX) and its SLSA provenance, in one of two modes:
+// (CycloneDX) and its SLSA provenance, with the settings of
+// with-signing-key or with-keyless-signing:
 //
-// key-based:
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
+//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
 //
-//	dagger call sign --ref=$REF --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD \
-//	  --registry-username=$CI_REGISTRY_USER --registry-password=env://CI_REGISTRY_PASSWORD --sbom=sbom-linux-amd64.cdx.json,sbom-linux-arm64.cdx.json --provenance=provenance.json
-//
-// keyless (GitLab id_tokens SIGSTORE_ID_TOKEN with aud "sigstore"):
-//
-//	dagger call sign --ref=$REF --id-token=env://SIGSTORE_ID_TOKEN ...
-//
-// Secrets reach cosign only as environment variables and mounted files.
-// `build release` publishes and calls this in one go.
+// Without --sbom and --provenance they are rebuilt from the published
+// image itself. Secrets reach cosign only as environment variables and
+// mounted files. `build ... release` publishes and signs in one go.
 func (r *Voice) Sign(ctx context.Context, ref string, opts ...VoiceSignOpts) (string, error) {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-// VoiceStopReviewOpts contains options for Voice.StopReview.
-type VoiceStopReviewOpts struct {
-	// Token with write_repository on the deploy repository, e.g. env://DEPLOY_TOKEN.
-	Token *Secret
-	// SSH private key for an ssh:// deploy repository.
-	SSHKey *Secret
-	// known_hosts line(s) of the SSH server; required with --ssh-key.
-	SSHKnownHosts string
-	// Directory of the review overlays in the deploy repository.
-	Dir string
-	// Branch of the deploy repository.
-	Branch string
-	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
-	PipelineURL string
-	// Compute and print the diff; push nothing.
-	DryRun bool
-}
-
-// StopReview removes the review app of a merge request: it deletes
-// review/mr-<N>/ and its entry in review/kustomization.yaml, and Flux
-// prunes what it deployed. Other review apps are not touched; stopping an
-// app that is already gone changes nothing.
-func (r *Voice) StopReview(mr int, deployRepo string, opts ...VoiceStopReviewOpts) *VoiceDeployChange {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -873,9 +904,8 @@ type VoiceTestOpts struct {
 
 // Test runs `go vet` and `go test -race` over the product module (the agent
 // and the eval runner) in the Go image, with the Go module and build caches
-// as cache volumes, and writes a JUnit report with gotestsum.
-//
-// Export the reports, then fail on failed tests (what CI does):
+// as cache volumes, and writes a JUnit report with gotestsum. test-all runs
+// every module of the repository.
 //
 //	dagger call test reports export --path=reports/test
 //	exit "$(cat reports/test/exit-code)"
@@ -885,40 +915,51 @@ func (r *Voice) Test(opts ...VoiceTestOpts) *VoiceTestRun {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
+// VoiceTestAllOpts contains options for Voice.TestAll.
+type VoiceTestAllOpts struct {
+	// Repository root. What the engine generates for the Dagger modules is
+	// left out (their typecheck stand-ins are kept).
+	Source *Directory
+	// Run go test -short: the slow tests skip themselves.
+	Short bool
+}
+
+// TestAll vets and tests every Go module of the repository as .ci/test
+// does: the product (race detector), ci/ (typecheck tag: the Dagger module
+// against the pinned SDK, the gitops code with a loopback git server), the
+// example service, the example's Dagger module (typecheck tag) and
+// deploy/, with a JUnit report each. Tests that need tools the Go image
+// lacks skip themselves (cosign, gitlab-ci-local); deploy/'s control-plane
+// tests see VOICE_TEST_NO_CONTROL_PLANE=1 and skip.
+//
+//	dagger call test-all reports export --path=reports/test
+//	exit "$(cat reports/test/exit-code)"
+func (r *Voice) TestAll(opts ...VoiceTestAllOpts) *VoiceTestSuite {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
 // VoiceTestsOpts contains options for Voice.Tests.
 type VoiceTestsOpts struct {
-	// Repository root holding the product's go.mod.
+	// Repository root. What the engine generates for the Dagger modules is
+	// left out (their typecheck stand-ins are kept).
 	Source *Directory
 }
 
-// Tests runs the product's vet and race-enabled tests and fails when any
+// Tests runs every module's vet and tests (test-all) and fails when any
 // fails; it is what `dagger check` runs.
 func (r *Voice) Tests(ctx context.Context, opts ...VoiceTestsOpts) error {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-// VoiceVerifyOpts contains options for Voice.Verify.
-type VoiceVerifyOpts struct {
-	// Cosign public key (PEM) for key-based verification, e.g. env://COSIGN_PUBLIC_KEY or file://cosign.pub.
-	Key *Secret
-	// Keyless: the signer's certificate identity, e.g. https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main.
-	CertificateIdentity string
-	// Keyless: the OIDC issuer of the identity, e.g. https://gitlab.com.
-	CertificateOidcIssuer string
-	// Registry user, e.g. $CI_REGISTRY_USER.
-	RegistryUsername string
-	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
-	RegistryPassword *Secret
-}
-
 // Verify fails unless the image digest has a valid cosign signature, a
 // CycloneDX SBOM attestation and a SLSA provenance v1 attestation, all
-// made with the given key or by the given keyless identity. The deploy
-// step runs it before bumping the image:
+// made with the key or by the identity of with-signing-key or
+// with-keyless-signing. Deploy-repo bump and release run it before
+// deploying:
 //
-//	dagger call verify --ref=$REF --key=env://COSIGN_PUBLIC_KEY
-//	dagger call verify --ref=$REF --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL
-func (r *Voice) Verify(ctx context.Context, ref string, opts ...VoiceVerifyOpts) (string, error) {
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY verify --ref=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
+func (r *Voice) Verify(ctx context.Context, ref string) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -942,4 +983,87 @@ type VoiceWaitReadyOpts struct {
 // deploy, where the DNS record and the rollout lag behind the commit.
 func (r *Voice) WaitReady(ctx context.Context, url string, opts ...VoiceWaitReadyOpts) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceWithKeylessSigningOpts contains options for Voice.WithKeylessSigning.
+type VoiceWithKeylessSigningOpts struct {
+	// OIDC identity token, e.g. env://SIGSTORE_ID_TOKEN; needed to sign.
+	IDToken *Secret
+	// Certificate identity a signature must carry, e.g.
+	// https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main; needed to verify.
+	CertificateIdentity string
+	// OIDC issuer of the identity, e.g. $CI_SERVER_URL.
+	CertificateOidcIssuer string
+	// Fulcio URL of a private Sigstore (public Sigstore when empty).
+	FulcioURL string
+	// Rekor URL of a private Sigstore (public Sigstore when empty).
+	RekorURL string
+	// Trusted root (JSON) of a private Sigstore: its Fulcio CA, Rekor and CT log keys.
+	TrustedRoot *File
+}
+
+// WithKeylessSigning signs with a short-lived Fulcio certificate for the
+// job's OIDC identity (GitLab id_tokens with aud "sigstore") and verifies
+// against that identity. Public Sigstore by default; a private one with
+// --fulcio-url, --rekor-url and its --trusted-root.
+//
+//	dagger call with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
+func (r *Voice) WithKeylessSigning(opts ...VoiceWithKeylessSigningOpts) *Voice {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// WithRegistryAuth adds credentials for a registry, used by every step
+// that talks to it: build publish, sign, verify, and the signature check
+// of deploy-repo bump and release. Chain it once per registry:
+//
+//	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD build ... publish --address=$CI_REGISTRY_IMAGE:1.4.2
+func (r *Voice) WithRegistryAuth(address string, username string, secret *Secret) *Voice {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// VoiceWithSigningKeyOpts contains options for Voice.WithSigningKey.
+type VoiceWithSigningKeyOpts struct {
+	// Cosign private key (PEM), e.g. env://COSIGN_PRIVATE_KEY; needed to sign.
+	Key *Secret
+	// Password of the private key, e.g. env://COSIGN_PASSWORD.
+	Password *Secret
+	// Cosign public key (PEM), e.g. env://COSIGN_PUBLIC_KEY or file://cosign.pub; needed to verify.
+	PublicKey *Secret
+	// No transparency log: sign without uploading to Rekor and verify with
+	// the public key alone (private or air-gapped setups). The signature
+	// then has no public, timestamped record: a stolen key's signatures
+	// cannot be told apart from yours.
+	Offline bool
+	// Rekor URL of a private transparency log (public Rekor when empty); pass its --trusted-root too.
+	RekorURL string
+	// Trusted root (JSON) of the private Sigstore whose Rekor is named by --rekor-url.
+	TrustedRoot *File
+}
+
+// WithSigningKey signs and verifies with a cosign key pair (cosign
+// generate-key-pair). Sign needs the private key, verify the public key;
+// give what the job needs.
+//
+// By default signatures are also recorded in the transparency log
+// (rekor.sigstore.dev, or --rekor-url with its --trusted-root). With
+// --offline nothing leaves your network (private and air-gapped
+// registries): the signature is stored only in the registry and verify
+// trusts the public key alone. The trade-off: without the log nobody can
+// audit what the key signed and when, so a signature made with a stolen
+// key cannot be told apart from yours; keep the private key in a secret
+// store and rotate it when in doubt.
+//
+//	dagger call with-signing-key --key=env://COSIGN_PRIVATE_KEY --password=env://COSIGN_PASSWORD --offline sign --ref=$REF
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY --offline verify --ref=$REF
+func (r *Voice) WithSigningKey(opts ...VoiceWithSigningKeyOpts) *Voice {
+	panic("typecheck stand-in: this code runs only on a Dagger engine")
+}
+
+// WithVoiceFunc is a function that returns a modified Voice.
+type WithVoiceFunc func(r *Voice) *Voice
+
+// With calls f with the current Voice.
+func (r *Voice) With(f WithVoiceFunc) *Voice {
+	return f(r)
 }
