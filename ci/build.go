@@ -288,9 +288,10 @@ func moduleIdentity(commit string) attest.Module {
 	return attest.Module{Version: commit, DaggerVersion: daggerVersion}
 }
 
-// index returns the position of a platform in the build.
+// index returns the position of a platform in the build (linux/amd64 when
+// empty).
 func (b *Build) index(p dagger.Platform) (int, error) {
-	want, err := platform.Parse(string(p))
+	want, err := platform.Parse(orDefault(string(p), "linux/amd64"))
 	if err != nil {
 		return 0, err
 	}
@@ -312,9 +313,6 @@ func (b *Build) Container(
 	// +default="linux/amd64"
 	platform dagger.Platform,
 ) (*dagger.Container, error) {
-	if platform == "" {
-		platform = "linux/amd64"
-	}
 	i, err := b.index(platform)
 	if err != nil {
 		return nil, err
@@ -332,9 +330,6 @@ func (b *Build) Sbom(
 	// +default="linux/amd64"
 	platform dagger.Platform,
 ) (*dagger.File, error) {
-	if platform == "" {
-		platform = "linux/amd64"
-	}
 	i, err := b.index(platform)
 	if err != nil {
 		return nil, err
