@@ -27,8 +27,8 @@ const (
 const GzipLevel = gzip.BestCompression
 
 // maxLayerTar bounds the uncompressed size of one layer (a gzip bomb
-// would otherwise fill the memory).
-const maxLayerTar = 2 << 30
+// would otherwise fill the memory). A variable for the fuzz test.
+var maxLayerTar int64 = 2 << 30
 
 // layerResult is a rewritten layer: its blob and its diffID.
 type layerResult struct {
@@ -58,7 +58,7 @@ func normalizeLayer(blob []byte, mediaType string, created time.Time) (layerResu
 	if err := NormalizeTar(io.LimitReader(r, maxLayerTar+1), &tarBytes, created); err != nil {
 		return layerResult{}, err
 	}
-	if tarBytes.Len() > maxLayerTar {
+	if int64(tarBytes.Len()) > maxLayerTar {
 		return layerResult{}, fmt.Errorf("layer is more than %d bytes uncompressed", maxLayerTar)
 	}
 	diffID := sha(tarBytes.Bytes())
