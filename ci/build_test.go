@@ -63,23 +63,31 @@ func TestSignAndVerifyRefuseBadArguments(t *testing.T) {
 	const ref = "registry.gitlab.com/acme/voice-agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	var secret dagger.Secret
 
-	_, err := m.Sign(ctx, "registry.gitlab.com/acme/voice-agent:1.4.2", &secret, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "")
+	_, err := m.Sign(ctx, "registry.gitlab.com/acme/voice-agent:1.4.2", &secret, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "", false, nil)
 	require.ErrorContains(t, err, "has no digest")
-	_, err = m.Sign(ctx, ref, nil, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "")
+	_, err = m.Sign(ctx, ref, nil, nil, nil, "", "", "", nil, nil, nil, nil, "", "", "", false, nil)
 	require.ErrorContains(t, err, "nothing to sign with")
-	_, err = m.Sign(ctx, ref, &secret, nil, &secret, "", "", "", nil, nil, nil, nil, "", "", "")
+	_, err = m.Sign(ctx, ref, &secret, nil, &secret, "", "", "", nil, nil, nil, nil, "", "", "", false, nil)
 	require.ErrorContains(t, err, "not both")
-	_, err = m.Sign(ctx, ref, nil, &secret, &secret, "", "", "", nil, nil, nil, nil, "", "", "")
+	_, err = m.Sign(ctx, ref, nil, &secret, &secret, "", "", "", nil, nil, nil, nil, "", "", "", false, nil)
 	require.ErrorContains(t, err, "only for key-based")
+	_, err = m.Sign(ctx, ref, nil, nil, &secret, "", "", "", nil, nil, nil, nil, "", "", "", true, nil)
+	require.ErrorContains(t, err, "keyless signing needs the transparency log")
+	_, err = m.Sign(ctx, ref, nil, nil, &secret, "https://fulcio.example.com", "", "", nil, nil, nil, nil, "", "", "", false, nil)
+	require.ErrorContains(t, err, "needs its trusted root")
 
-	_, err = m.Verify(ctx, "registry.gitlab.com/acme/voice-agent:latest", &secret, "", "", "", nil)
+	_, err = m.Verify(ctx, "registry.gitlab.com/acme/voice-agent:latest", &secret, "", "", "", nil, false, "", nil)
 	require.ErrorContains(t, err, "has no digest")
-	_, err = m.Verify(ctx, ref, nil, "", "", "", nil)
+	_, err = m.Verify(ctx, ref, nil, "", "", "", nil, false, "", nil)
 	require.ErrorContains(t, err, "nothing to verify against")
-	_, err = m.Verify(ctx, ref, &secret, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com", "", nil)
+	_, err = m.Verify(ctx, ref, &secret, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com", "", nil, false, "", nil)
 	require.ErrorContains(t, err, "not both")
-	_, err = m.Verify(ctx, ref, nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "", "", nil)
+	_, err = m.Verify(ctx, ref, nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "", "", nil, false, "", nil)
 	require.ErrorContains(t, err, "needs both")
+	_, err = m.Verify(ctx, ref, nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com", "", nil, true, "", nil)
+	require.ErrorContains(t, err, "offline verification is for key-signed images")
+	_, err = m.Verify(ctx, ref, nil, "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main", "https://gitlab.com", "", nil, false, "https://rekor.example.com", nil)
+	require.ErrorContains(t, err, "trusted root")
 }
 
 func TestNames(t *testing.T) {

@@ -369,7 +369,7 @@ func (m *Voice) Release(
 	if err != nil {
 		return nil, err
 	}
-	verification, err := m.Verify(ctx, ref, verifyKey, certificateIdentity, certificateOidcIssuer, registryUsername, registryPassword)
+	verification, err := m.Verify(ctx, ref, verifyKey, certificateIdentity, certificateOidcIssuer, registryUsername, registryPassword, false, "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("published and signed %s, but it does not verify; not deploying: %w", ref, err)
 	}

@@ -31,6 +31,9 @@ const (
 	publicKeyPath = "/run/cosign/cosign.pub"
 	// predicateDir holds the SBOM and provenance files to attest.
 	predicateDir = "/work"
+	// trustedRootPath is where the Sigstore trusted root is mounted: a
+	// private Sigstore's, or cosignargs.OfflineTrustedRoot for --offline.
+	trustedRootPath = "/run/sigstore/trusted_root.json"
 )
 
 // cosign returns the cosign container for a registry host: non-root, a
@@ -79,6 +82,11 @@ func (m *Voice) cosign(ctx context.Context, registry, username string, password 
 // keyless (GitLab id_tokens SIGSTORE_ID_TOKEN with aud "sigstore"):
 //
 //	dagger call sign --ref=$REF --id-token=env://SIGSTORE_ID_TOKEN ...
+//
+// offline, key-based without any Sigstore service (a private or air-gapped
+// setup; verify with `verify --offline`):
+//
+//	dagger call sign --ref=$REF --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD --offline ...
 //
 // Secrets reach cosign only as environment variables and mounted files.
 // `build release` publishes and calls this in one go.
@@ -145,10 +153,30 @@ func (m *Voice) Sign(
 	//
 	// +optional
 	ciJobUrl string,
+	// Key-based signing without the transparency log: nothing is uploaded
+	// to Rekor, so signing needs no network beyond the registry (private or
+	// air-gapped setups); verify with `verify --offline`. The trade-off:
+	// without the log nobody can audit what the key signed and when; a
+	// signature made with a stolen key looks like yours and cannot be told
+	// apart by its time from one made before the key was revoked. The
+	// public key is the only trust anchor: keep the private key in a secret
+	// store and rotate it when in doubt.
+	//
+	// +optional
+	offline bool,
+	// Trusted root (trusted_root.json: Fulcio CA, Rekor and CT log keys) of
+	// the private Sigstore given by --fulcio-url and --rekor-url (keyless).
+	//
+	// +optional
+	trustedRoot *dagger.File,
 ) (string, error) {
 	d, err := imageref.ParseDigest(ref)
 	if err != nil {
 		return "", err
+	}
+	signer := cosignargs.Signer{Keyless: idToken != nil, FulcioURL: fulcioUrl, RekorURL: rekorUrl, Offline: offline}
+	if trustedRoot != nil {
+		signer.TrustedRootPath = trustedRootPath
 	}
 	switch {
 	case key != nil && idToken != nil:
@@ -157,6 +185,10 @@ func (m *Voice) Sign(
 		return "", fmt.Errorf("nothing to sign with: pass --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD, or --id-token=env://SIGSTORE_ID_TOKEN")
 	case key == nil && keyPassword != nil:
 		return "", fmt.Errorf("--key-password is only for key-based signing: pass --key too")
+	}
+	// Check the options before describing the image.
+	if _, err := signer.Sign(d.String()); err != nil {
+		return "", err
 	}
 	if len(sbom) == 0 || provenance == nil {
 		sboms, prov, err := m.imageAttestations(ctx, d, platforms, registryUsername, registryPassword, provenancepkg.GitLab{
@@ -172,8 +204,6 @@ func (m *Voice) Sign(
 			provenance = prov
 		}
 	}
-	signer := cosignargs.Signer{Keyless: idToken != nil, FulcioURL: fulcioUrl, RekorURL: rekorUrl}
-
 	ctr, err := m.cosign(ctx, d.Registry, registryUsername, registryPassword)
 	if err != nil {
 		return "", err
@@ -199,27 +229,24 @@ func (m *Voice) Sign(
 		return "", err
 	}
 
-	args, err := signer.Sign(d.String())
-	if err != nil {
-		return "", err
-	}
-	ctr = ctr.WithExec(args)
+	// Run exactly the steps cosignargs plans (what its cosign test runs).
+	sbomPaths := make([]string, len(sbom))
 	for i, f := range sbom {
-		path := fmt.Sprintf("%s/sbom-%d.cdx.json", predicateDir, i)
-		args, err := signer.Attest(d.String(), path, cosignargs.TypeCycloneDX)
-		if err != nil {
-			return "", err
-		}
-		ctr = ctr.WithMountedFile(path, f).WithExec(args)
+		sbomPaths[i] = fmt.Sprintf("%s/sbom-%d.cdx.json", predicateDir, i)
+		ctr = ctr.WithMountedFile(sbomPaths[i], f)
 	}
 	provPath := predicateDir + "/provenance.predicate.json"
-	args, err = signer.Attest(d.String(), provPath, cosignargs.TypeSLSA1)
+	steps, err := signer.Plan(d.String(), sbomPaths, provPath)
 	if err != nil {
 		return "", err
 	}
-	ctr = ctr.
-		WithMountedFile(provPath, dag.Directory().WithNewFile("p.json", string(pred)).File("p.json")).
-		WithExec(args)
+	ctr = ctr.WithMountedFile(provPath, dag.Directory().WithNewFile("p.json", string(pred)).File("p.json"))
+	if trustedRoot != nil {
+		ctr = ctr.WithMountedFile(trustedRootPath, trustedRoot)
+	}
+	for _, s := range steps {
+		ctr = ctr.WithExec(s.Args)
+	}
 	if _, err := ctr.Sync(ctx); err != nil {
 		return "", fmt.Errorf("sign %s: %w", d, err)
 	}
@@ -240,6 +267,7 @@ func provenancePredicate(doc string) ([]byte, error) {
 // step runs it before bumping the image:
 //
 //	dagger call verify --ref=$REF --key=env://COSIGN_PUBLIC_KEY
+//	dagger call verify --ref=$REF --key=env://COSIGN_PUBLIC_KEY --offline
 //	dagger call verify --ref=$REF --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL
 //
 // +cache="never"
@@ -267,28 +295,41 @@ func (m *Voice) Verify(
 	//
 	// +optional
 	registryPassword *dagger.Secret,
+	// Check a key-signed image without the transparency log (signed with
+	// `sign --offline`): the public key alone, and no network beyond the
+	// registry (no Rekor, no Sigstore TUF metadata). Key mode only; see
+	// `sign --offline` for what is given up.
+	//
+	// +optional
+	offline bool,
+	// Rekor URL of a private Sigstore the signatures were logged in (needs --trusted-root).
+	//
+	// +optional
+	rekorUrl string,
+	// Trusted root (trusted_root.json: Fulcio CA, Rekor and CT log keys) of a private Sigstore.
+	//
+	// +optional
+	trustedRoot *dagger.File,
 ) (string, error) {
 	d, err := imageref.ParseDigest(ref)
 	if err != nil {
 		return "", err
 	}
-	v := cosignargs.Verifier{CertificateIdentity: certificateIdentity, CertificateOIDCIssuer: certificateOidcIssuer}
+	v := cosignargs.Verifier{CertificateIdentity: certificateIdentity, CertificateOIDCIssuer: certificateOidcIssuer, Offline: offline, RekorURL: rekorUrl}
 	if key != nil {
 		v.KeyPath = publicKeyPath
 	}
-	steps := []struct {
-		name string
-		args func() ([]string, error)
-	}{
-		{"verify signature", func() ([]string, error) { return v.Verify(d.String()) }},
-		{"verify SBOM attestation", func() ([]string, error) { return v.VerifyAttestation(d.String(), cosignargs.TypeCycloneDX) }},
-		{"verify provenance attestation", func() ([]string, error) { return v.VerifyAttestation(d.String(), cosignargs.TypeSLSA1) }},
+	if offline || trustedRoot != nil {
+		v.TrustedRootPath = trustedRootPath
 	}
-	// Check the arguments before starting anything.
-	for _, s := range steps {
-		if _, err := s.args(); err != nil {
-			return "", err
-		}
+	// Check the arguments before starting anything; run exactly these
+	// steps (what cosignargs' cosign test runs).
+	steps, err := v.Plan(d.String())
+	if err != nil {
+		return "", err
+	}
+	if offline && trustedRoot == nil {
+		trustedRoot = dag.Directory().WithNewFile("trusted_root.json", cosignargs.OfflineTrustedRoot).File("trusted_root.json")
 	}
 	ctr, err := m.cosign(ctx, d.Registry, registryUsername, registryPassword)
 	if err != nil {
@@ -297,19 +338,24 @@ func (m *Voice) Verify(
 	if key != nil {
 		ctr = ctr.WithMountedSecret(publicKeyPath, key, dagger.ContainerWithMountedSecretOpts{Owner: cosignUser, Mode: 0o400})
 	}
+	if trustedRoot != nil {
+		ctr = ctr.WithMountedFile(trustedRootPath, trustedRoot)
+	}
 	for _, s := range steps {
-		args, _ := s.args()
-		run := ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		run := ctr.WithExec(s.Args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 		code, err := run.ExitCode(ctx)
 		if err != nil {
-			return "", fmt.Errorf("%s of %s: %w", s.name, d, err)
+			return "", fmt.Errorf("%s of %s: %w", s.Name, d, err)
 		}
 		if code != 0 {
 			stderr, _ := run.Stderr(ctx)
-			return "", fmt.Errorf("%s: %w", d, cosignargs.VerifyError(s.name, code, stderr))
+			return "", fmt.Errorf("%s: %w", d, cosignargs.VerifyError(s.Name, code, stderr))
 		}
 	}
 	by := "key"
+	if offline {
+		by = "key, offline (no transparency log)"
+	}
 	if key == nil {
 		by = fmt.Sprintf("identity %s (issuer %s)", certificateIdentity, certificateOidcIssuer)
 	}

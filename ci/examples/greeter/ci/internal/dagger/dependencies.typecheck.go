@@ -220,8 +220,10 @@ func (r *VoiceBuild) SourceURL(ctx context.Context) (string, error) {
 // Tarball returns all platforms as one multi-platform OCI image tarball,
 // for laptops without a registry (`docker load` or `podman load`). It is
 // the image publish pushes, digest for digest: the timestamps the engine
-// puts in the image configs are set to the commit time, so the same build
-// gives the same digest every time.
+// puts in the image configs and in the entries of the layers the build
+// adds are set to the commit time and those layers are recompressed with
+// fixed settings, so the same build gives the same digest every time, on
+// any engine.
 //
 //	dagger call build tarball export --path=voice.tar
 func (r *VoiceBuild) Tarball() *File {
@@ -815,6 +817,18 @@ type VoiceSignOpts struct {
 	CiPipelineURL string
 	// $CI_JOB_URL, for a provenance made here.
 	CiJobURL string
+	// Key-based signing without the transparency log: nothing is uploaded
+	// to Rekor, so signing needs no network beyond the registry (private or
+	// air-gapped setups); verify with `verify --offline`. The trade-off:
+	// without the log nobody can audit what the key signed and when; a
+	// signature made with a stolen key looks like yours and cannot be told
+	// apart by its time from one made before the key was revoked. The
+	// public key is the only trust anchor: keep the private key in a secret
+	// store and rotate it when in doubt.
+	Offline bool
+	// Trusted root (trusted_root.json: Fulcio CA, Rekor and CT log keys) of
+	// the private Sigstore given by --fulcio-url and --rekor-url (keyless).
+	TrustedRoot *File
 }
 
 // Sign signs an image digest with cosign and attests its SBOMs
@@ -828,6 +842,11 @@ type VoiceSignOpts struct {
 // keyless (GitLab id_tokens SIGSTORE_ID_TOKEN with aud "sigstore"):
 //
 //	dagger call sign --ref=$REF --id-token=env://SIGSTORE_ID_TOKEN ...
+//
+// offline, key-based without any Sigstore service (a private or air-gapped
+// setup; verify with `verify --offline`):
+//
+//	dagger call sign --ref=$REF --key=env://COSIGN_PRIVATE_KEY --key-password=env://COSIGN_PASSWORD --offline ...
 //
 // Secrets reach cosign only as environment variables and mounted files.
 // `build release` publishes and calls this in one go.
@@ -909,6 +928,15 @@ type VoiceVerifyOpts struct {
 	RegistryUsername string
 	// Registry password or token, e.g. env://CI_REGISTRY_PASSWORD.
 	RegistryPassword *Secret
+	// Check a key-signed image without the transparency log (signed with
+	// `sign --offline`): the public key alone, and no network beyond the
+	// registry (no Rekor, no Sigstore TUF metadata). Key mode only; see
+	// `sign --offline` for what is given up.
+	Offline bool
+	// Rekor URL of a private Sigstore the signatures were logged in (needs --trusted-root).
+	RekorURL string
+	// Trusted root (trusted_root.json: Fulcio CA, Rekor and CT log keys) of a private Sigstore.
+	TrustedRoot *File
 }
 
 // Verify fails unless the image digest has a valid cosign signature, a
@@ -917,6 +945,7 @@ type VoiceVerifyOpts struct {
 // step runs it before bumping the image:
 //
 //	dagger call verify --ref=$REF --key=env://COSIGN_PUBLIC_KEY
+//	dagger call verify --ref=$REF --key=env://COSIGN_PUBLIC_KEY --offline
 //	dagger call verify --ref=$REF --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL
 func (r *Voice) Verify(ctx context.Context, ref string, opts ...VoiceVerifyOpts) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
