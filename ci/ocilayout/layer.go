@@ -224,8 +224,11 @@ func canonicalEntry(hdr *tar.Header, mtime time.Time) (*tarEntry, error) {
 
 // pathLess orders paths component by component: "a" < "a/b" < "a.b"
 // (a plain string order puts "a.b" before "a/b"), so a directory comes
-// before everything under it.
+// before everything under it; the root (".") comes first.
 func pathLess(a, b string) bool {
+	if a == "." || b == "." {
+		return a == "." && b != "."
+	}
 	for i := 0; i < len(a) && i < len(b); i++ {
 		ca, cb := a[i], b[i]
 		if ca == cb {

@@ -444,13 +444,15 @@ func TestNormalizeTar(t *testing.T) {
 			&tar.Header{Name: "a/c", Typeflag: tar.TypeReg},
 			&tar.Header{Name: "./a", Typeflag: tar.TypeDir},
 			&tar.Header{Name: "/a/b/", Typeflag: tar.TypeDir},
+			&tar.Header{Name: "-x", Typeflag: tar.TypeReg},
+			&tar.Header{Name: "./", Typeflag: tar.TypeDir},
 		))
 		require.NoError(t, err)
 		var names []string
 		for _, e := range entries(t, bytes.NewReader(out)) {
 			names = append(names, e.Name)
 		}
-		assert.Equal(t, []string{"a/", "a/b/", "a/c", "a.b", "b"}, names)
+		assert.Equal(t, []string{"./", "-x", "a/", "a/b/", "a/c", "a.b", "b"}, names)
 	})
 	t.Run("hard links point to the first name of their group", func(t *testing.T) {
 		out, err := normalizeTar(t, tarOfEntries(t,
