@@ -58,13 +58,6 @@ func (r Registry) args() []string {
 // key-based verification without the transparency log needs nothing else.
 const OfflineTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
 
-// OfflineTradeOff says what signing without the transparency log gives up;
-// the module's --offline options repeat it in their help.
-const OfflineTradeOff = "Without the transparency log nobody can audit what the key signed and when: " +
-	"a signature made with a stolen key is indistinguishable from yours and cannot be told apart by its " +
-	"time from one made before the key was revoked; the public key is the only trust anchor, so keep the " +
-	"private key in a secret store and rotate it when in doubt."
-
 // Signer configures `cosign sign` and `cosign attest`.
 type Signer struct {
 	// Keyless signs with a Fulcio certificate for the OIDC token in
@@ -79,7 +72,9 @@ type Signer struct {
 	TrustedRootPath string
 	// Offline signs with the key only, without uploading to a transparency
 	// log (--tlog-upload=false): for private and air-gapped setups, verified
-	// with Verifier.Offline. Key mode only. See OfflineTradeOff.
+	// with Verifier.Offline. Key mode only. The trade-off (no audit trail of
+	// what the key signed and when) is stated in ci/BUILD.md and in
+	// `sign --offline`'s help.
 	Offline bool
 	// Registry options (test-only).
 	Registry Registry
