@@ -356,8 +356,10 @@ func (b *Build) SbomDirectory() *dagger.Directory {
 // Tarball returns all platforms as one multi-platform OCI image tarball,
 // for laptops without a registry (`docker load` or `podman load`). It is
 // the image publish pushes, digest for digest: the timestamps the engine
-// puts in the image configs are set to the commit time, so the same build
-// gives the same digest every time.
+// puts in the image configs and in the entries of the layers the build
+// adds are set to the commit time and those layers are recompressed with
+// fixed settings, so the same build gives the same digest every time, on
+// any engine.
 //
 //	dagger call build tarball export --path=voice.tar
 func (b *Build) Tarball(ctx context.Context) (*dagger.File, error) {
@@ -378,7 +380,7 @@ type builtImage struct {
 
 // image exports the engine's multi-platform tarball into the module's
 // working directory and normalizes it (ocilayout.Normalize): the digest
-// then depends only on the content and the commit time.
+// then depends only on the content and the commit time, on any engine.
 func (b *Build) image(ctx context.Context) (*builtImage, error) {
 	if len(b.Containers) == 0 {
 		return nil, fmt.Errorf("nothing to export: the build has no platforms")
@@ -402,6 +404,10 @@ func (b *Build) image(ctx context.Context) (*builtImage, error) {
 	if _, err := engineTar.Export(ctx, raw); err != nil {
 		return nil, fmt.Errorf("export the image tarball: %w", err)
 	}
+	base, err := b.baseDiffIDs(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
 	in, err := os.Open(raw)
 	if err != nil {
 		return nil, fmt.Errorf("read the image tarball: %w", err)
@@ -412,7 +418,9 @@ func (b *Build) image(ctx context.Context) (*builtImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := ocilayout.Normalize(in, out, created)
+	// The layers the build adds get commit-time entries and fixed gzip;
+	// the base image's layers stay as they are.
+	digest, err := ocilayout.Normalize(in, out, created, ocilayout.KeepBaseLayers(base...))
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -421,6 +429,33 @@ func (b *Build) image(ctx context.Context) (*builtImage, error) {
 	}
 	_ = os.Remove(raw)
 	return &builtImage{path: outPath, file: dag.CurrentModule().WorkdirFile(outPath), digest: digest}, nil
+}
+
+// baseDiffIDs exports the base image of every platform and returns its
+// layers' diffIDs, the layers Normalize keeps byte for byte.
+func (b *Build) baseDiffIDs(ctx context.Context, dir string) ([]string, error) {
+	bases := make([]*dagger.Container, len(b.Platforms))
+	for i, p := range b.Platforms {
+		bases[i] = dag.Container(dagger.ContainerOpts{Platform: p}).From(b.BaseImage)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, "base.tar"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dag.Container().AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: bases, MediaTypes: dagger.ImageMediaTypesOcimediaTypes}).Export(ctx, path); err != nil {
+		return nil, fmt.Errorf("export the base image %s: %w", b.BaseImage, err)
+	}
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids, err := ocilayout.DiffIDs(f)
+	if err != nil {
+		return nil, fmt.Errorf("base image %s: %w", b.BaseImage, err)
+	}
+	return ids, nil
 }
 
 // Publish pushes all platforms as one multi-platform image index and

@@ -124,27 +124,33 @@ func TestSignSettingsToCosign(t *testing.T) {
 	require.NoError(t, err)
 	signer, err := offline.Signing.signer()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Signer{NoTlogUpload: true}, signer)
+	assert.Equal(t, cosignargs.Signer{Offline: true}, signer)
 	v, err := offline.Signing.verifier()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, InsecureIgnoreTlog: true, TrustedRootPath: trustedRootPath}, v,
+	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, Offline: true, TrustedRootPath: trustedRootPath}, v,
 		"offline verification trusts the key alone, with an empty trusted root so cosign fetches nothing")
 
 	online, err := m.WithSigningKey(&key, nil, &pub, false, "https://rekor.example.com", &root)
 	require.NoError(t, err)
 	signer, err = online.Signing.signer()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Signer{RekorURL: "https://rekor.example.com"}, signer)
+	assert.Equal(t, cosignargs.Signer{RekorURL: "https://rekor.example.com", TrustedRootPath: trustedRootPath}, signer)
 	v, err = online.Signing.verifier()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, TrustedRootPath: trustedRootPath}, v)
+	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, RekorURL: "https://rekor.example.com", TrustedRootPath: trustedRootPath}, v)
 
 	keyless, err := m.WithKeylessSigning(&key, "id", "https://gitlab.example.com", "https://fulcio.example.com", "https://rekor.example.com", &root)
 	require.NoError(t, err)
 	signer, err = keyless.Signing.signer()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Signer{Keyless: true, FulcioURL: "https://fulcio.example.com", RekorURL: "https://rekor.example.com"}, signer)
+	assert.Equal(t, cosignargs.Signer{Keyless: true, FulcioURL: "https://fulcio.example.com", RekorURL: "https://rekor.example.com", TrustedRootPath: trustedRootPath}, signer)
 	v, err = keyless.Signing.verifier()
 	require.NoError(t, err)
-	assert.Equal(t, cosignargs.Verifier{CertificateIdentity: "id", CertificateOIDCIssuer: "https://gitlab.example.com", TrustedRootPath: trustedRootPath}, v)
+	assert.Equal(t, cosignargs.Verifier{CertificateIdentity: "id", CertificateOIDCIssuer: "https://gitlab.example.com", RekorURL: "https://rekor.example.com", TrustedRootPath: trustedRootPath}, v)
+
+	// What cosignargs refuses reaches the caller before anything runs.
+	noRoot, err := m.WithKeylessSigning(&key, "", "", "https://fulcio.example.com", "https://rekor.example.com", nil)
+	require.NoError(t, err)
+	_, err = noRoot.Sign(context.Background(), "registry.gitlab.com/acme/voice-agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", nil, nil, nil, "", "", "")
+	require.ErrorContains(t, err, "needs its trusted root")
 }

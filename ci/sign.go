@@ -29,8 +29,9 @@ const (
 	dockerConfigDir = "/run/docker"
 	// publicKeyPath is where verify mounts the public key.
 	publicKeyPath = "/run/cosign/cosign.pub"
-	// trustedRootPath is where verify mounts a private trusted root.
-	trustedRootPath = "/run/cosign/trusted_root.json"
+	// trustedRootPath is where the Sigstore trusted root is mounted: a
+	// private Sigstore's, or cosignargs.OfflineTrustedRoot offline.
+	trustedRootPath = "/run/sigstore/trusted_root.json"
 	// predicateDir holds the SBOM and provenance files to attest.
 	predicateDir = "/work"
 )
@@ -176,18 +177,17 @@ func (s *SignSettings) signer() (cosignargs.Signer, error) {
 	case !s.Keyless && s.Key == nil:
 		return cosignargs.Signer{}, fmt.Errorf("signing needs the private key: pass --key=env://COSIGN_PRIVATE_KEY to with-signing-key")
 	}
-	return cosignargs.Signer{Keyless: s.Keyless, FulcioURL: s.FulcioUrl, RekorURL: s.RekorUrl, NoTlogUpload: s.Offline}, nil
+	signer := cosignargs.Signer{Keyless: s.Keyless, FulcioURL: s.FulcioUrl, RekorURL: s.RekorUrl, Offline: s.Offline}
+	if s.TrustedRoot != nil {
+		signer.TrustedRootPath = trustedRootPath
+	}
+	return signer, nil
 }
 
 // canVerify reports whether the settings hold something to verify with.
 func (s *SignSettings) canVerify() bool {
 	return s != nil && (s.PublicKey != nil || s.CertificateIdentity != "")
 }
-
-// offlineTrustedRoot is a Sigstore trusted root with no authorities:
-// offline verification gives it to cosign so that cosign fetches no TUF
-// metadata from the network.
-const offlineTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
 
 // verifier returns the cosign verification options (with the paths where
 // verify mounts the key and trusted root), or an error naming what is
@@ -199,7 +199,7 @@ func (s *SignSettings) verifier() (cosignargs.Verifier, error) {
 	case !s.canVerify():
 		return cosignargs.Verifier{}, fmt.Errorf("nothing to verify against: pass --public-key to with-signing-key, or --certificate-identity to with-keyless-signing")
 	}
-	v := cosignargs.Verifier{InsecureIgnoreTlog: s.Offline}
+	v := cosignargs.Verifier{Offline: s.Offline, RekorURL: s.RekorUrl}
 	if s.Keyless {
 		v.CertificateIdentity, v.CertificateOIDCIssuer = s.CertificateIdentity, s.CertificateOidcIssuer
 	} else {
@@ -217,7 +217,7 @@ func (s *SignSettings) trustedRootFile() *dagger.File {
 	if s.TrustedRoot != nil {
 		return s.TrustedRoot
 	}
-	return dag.Directory().WithNewFile("trusted_root.json", offlineTrustedRoot).File("trusted_root.json")
+	return dag.Directory().WithNewFile("trusted_root.json", cosignargs.OfflineTrustedRoot).File("trusted_root.json")
 }
 
 // cosign returns the cosign container for a registry host: non-root, a
@@ -325,6 +325,10 @@ func (m *Voice) sign(ctx context.Context, ref string, a attestations) (string, e
 	if err != nil {
 		return "", err
 	}
+	// Check the options before describing the image.
+	if _, err := signer.Sign(d.String()); err != nil {
+		return "", err
+	}
 	if len(a.Sboms) == 0 || a.Provenance == nil {
 		sboms, prov, err := m.imageAttestations(ctx, d, a.Platforms, a.GitLab)
 		if err != nil {
@@ -361,27 +365,24 @@ func (m *Voice) sign(ctx context.Context, ref string, a attestations) (string, e
 	if err != nil {
 		return "", fmt.Errorf("provenance file: %w", err)
 	}
-	args, err := signer.Sign(d.String())
-	if err != nil {
-		return "", err
-	}
-	ctr = ctr.WithExec(args)
+	// Run exactly the steps cosignargs plans (what its cosign test runs).
+	sbomPaths := make([]string, len(a.Sboms))
 	for i, f := range a.Sboms {
-		path := fmt.Sprintf("%s/sbom-%d.cdx.json", predicateDir, i)
-		args, err := signer.Attest(d.String(), path, cosignargs.TypeCycloneDX)
-		if err != nil {
-			return "", err
-		}
-		ctr = ctr.WithMountedFile(path, f).WithExec(args)
+		sbomPaths[i] = fmt.Sprintf("%s/sbom-%d.cdx.json", predicateDir, i)
+		ctr = ctr.WithMountedFile(sbomPaths[i], f)
 	}
 	provPath := predicateDir + "/provenance.predicate.json"
-	args, err = signer.Attest(d.String(), provPath, cosignargs.TypeSLSA1)
+	steps, err := signer.Plan(d.String(), sbomPaths, provPath)
 	if err != nil {
 		return "", err
 	}
-	ctr = ctr.
-		WithMountedFile(provPath, dag.Directory().WithNewFile("p.json", string(pred)).File("p.json")).
-		WithExec(args)
+	ctr = ctr.WithMountedFile(provPath, dag.Directory().WithNewFile("p.json", string(pred)).File("p.json"))
+	if signer.TrustedRootPath != "" {
+		ctr = ctr.WithMountedFile(trustedRootPath, s.TrustedRoot, dagger.ContainerWithMountedFileOpts{Owner: cosignUser})
+	}
+	for _, st := range steps {
+		ctr = ctr.WithExec(st.Args)
+	}
 	if _, err := ctr.Sync(ctx); err != nil {
 		return "", fmt.Errorf("sign %s: %w", d, err)
 	}
@@ -415,19 +416,11 @@ func (m *Voice) verify(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	steps := []struct {
-		name string
-		args func() ([]string, error)
-	}{
-		{"verify signature", func() ([]string, error) { return v.Verify(d.String()) }},
-		{"verify SBOM attestation", func() ([]string, error) { return v.VerifyAttestation(d.String(), cosignargs.TypeCycloneDX) }},
-		{"verify provenance attestation", func() ([]string, error) { return v.VerifyAttestation(d.String(), cosignargs.TypeSLSA1) }},
-	}
-	// Check the arguments before starting anything.
-	for _, s := range steps {
-		if _, err := s.args(); err != nil {
-			return "", err
-		}
+	// Check the arguments before starting anything; run exactly these
+	// steps (what cosignargs' cosign test runs).
+	steps, err := v.Plan(d.String())
+	if err != nil {
+		return "", err
 	}
 	ctr, err := m.cosign(ctx, d.Registry)
 	if err != nil {
@@ -441,15 +434,14 @@ func (m *Voice) verify(ctx context.Context, ref string) (string, error) {
 		ctr = ctr.WithMountedFile(trustedRootPath, s.trustedRootFile(), dagger.ContainerWithMountedFileOpts{Owner: cosignUser})
 	}
 	for _, st := range steps {
-		args, _ := st.args()
-		run := ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		run := ctr.WithExec(st.Args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 		code, err := run.ExitCode(ctx)
 		if err != nil {
-			return "", fmt.Errorf("%s of %s: %w", st.name, d, err)
+			return "", fmt.Errorf("%s of %s: %w", st.Name, d, err)
 		}
 		if code != 0 {
 			stderr, _ := run.Stderr(ctx)
-			return "", fmt.Errorf("%s: %w", d, cosignargs.VerifyError(st.name, code, stderr))
+			return "", fmt.Errorf("%s: %w", d, cosignargs.VerifyError(st.Name, code, stderr))
 		}
 	}
 	by := "key"

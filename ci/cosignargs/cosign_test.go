@@ -6,11 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,16 +149,54 @@ func payloads(t *testing.T, out string) []map[string]any {
 	return res
 }
 
-// TestCosignRoundTrip signs a multi-platform index on a loopback registry
-// with the real cosign CLI, attests a CycloneDX SBOM and a SLSA provenance
-// made by this module's packages, and verifies all three with exactly the
-// argument lists the builders produce; then checks the failures.
-func TestCosignRoundTrip(t *testing.T) {
+// egressTrap is an HTTP proxy on loopback that forwards nothing: cosign
+// runs with it as HTTP(S)_PROXY, so every connection beyond loopback (Go
+// never proxies loopback) is refused and recorded.
+type egressTrap struct {
+	mu    sync.Mutex
+	hosts []string
+	url   string
+}
+
+func startEgressTrap(t *testing.T) *egressTrap {
+	t.Helper()
+	e := &egressTrap{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.hosts = append(e.hosts, r.Host)
+		e.mu.Unlock()
+		http.Error(w, "no network beyond loopback in this test", http.StatusForbidden)
+	}))
+	t.Cleanup(srv.Close)
+	e.url = srv.URL
+	return e
+}
+
+func (e *egressTrap) env() []string {
+	return []string{"HTTPS_PROXY=" + e.url, "HTTP_PROXY=" + e.url, "https_proxy=" + e.url, "http_proxy=" + e.url, "NO_PROXY=", "no_proxy="}
+}
+
+func (e *egressTrap) seen() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.hosts...)
+}
+
+// TestCosignOfflineRoundTrip signs a multi-platform index on a loopback
+// registry with the real cosign CLI in offline key mode, attests a
+// CycloneDX SBOM per platform and a SLSA provenance made by this module's
+// packages, and verifies all three offline, running exactly the steps
+// Signer.Plan and Verifier.Plan return (what the module runs); nothing
+// leaves loopback. Then the failures: tampered digest, unsigned image,
+// wrong key, missing registry credentials, and the two ways cosign would
+// reach for the public Sigstore without the offline options.
+func TestCosignOfflineRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the cosign CLI against a loopback registry")
 	}
 	bin := cosignBin(t)
 	host := registrytest.Start(t, regUser, regPass)
+	trap := startEgressTrap(t)
 	work := t.TempDir()
 
 	dockerCfg, err := registryauth.DockerConfig(host, regUser, regPass)
@@ -162,7 +205,7 @@ func TestCosignRoundTrip(t *testing.T) {
 	require.NoError(t, os.MkdirAll(cfgDir, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(cfgDir, "config.json"), dockerCfg, 0o600))
 	trPath := filepath.Join(work, "trusted_root.json")
-	require.NoError(t, os.WriteFile(trPath, []byte(trustedRoot), 0o644))
+	require.NoError(t, os.WriteFile(trPath, []byte(OfflineTrustedRoot), 0o644))
 
 	logs := &bytes.Buffer{}
 	t.Cleanup(func() {
@@ -170,11 +213,11 @@ func TestCosignRoundTrip(t *testing.T) {
 			t.Logf("cosign output:\n%s", logs)
 		}
 	})
-	c := cosignEnv{bin: bin, dir: work, logs: logs, env: []string{
+	c := cosignEnv{bin: bin, dir: work, logs: logs, env: append([]string{
 		"HOME=" + work, "PATH=" + os.Getenv("PATH"),
 		EnvDockerConfig + "=" + cfgDir,
 		"TUF_ROOT=" + filepath.Join(work, "tuf"),
-	}}
+	}, trap.env()...)}
 	keyDir := filepath.Join(work, "key")
 	wrongDir := filepath.Join(work, "wrong")
 	require.NoError(t, os.MkdirAll(keyDir, 0o700))
@@ -186,105 +229,188 @@ func TestCosignRoundTrip(t *testing.T) {
 	unsigned := pushIndex(t, host, "acme/voice-agent")
 	digest := ref[strings.Index(ref, "@sha256:")+len("@sha256:"):]
 
-	// The predicates, made by the module's own packages.
+	// The predicates, made by the module's own packages, as sign.go
+	// attests them (one SBOM per platform, the provenance's predicate).
 	bi, ok := debug.ReadBuildInfo()
 	require.True(t, ok)
-	bom, err := sbom.Generate(bi, sbom.Options{Name: "voice-agent", Version: "1.4.2", Platform: "linux/amd64", BinarySHA256: digest,
-		BaseImage: "gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639", Timestamp: time.Unix(1795698502, 0)})
-	require.NoError(t, err)
-	sbomJSON, err := sbom.Encode(bom)
-	require.NoError(t, err)
+	var sbomPaths []string
+	for _, plat := range []string{"linux/amd64", "linux/arm64"} {
+		bom, err := sbom.Generate(bi, sbom.Options{Name: "voice-agent", Version: "1.4.2", Platform: plat, BinarySHA256: digest,
+			BaseImage: "gcr.io/distroless/static-debian12:nonroot@sha256:d093aa3e30dbadd3efe1310db061a14da60299baff8450a17fe0ccc514a16639", Timestamp: time.Unix(1795698502, 0)})
+		require.NoError(t, err)
+		sbomJSON, err := sbom.Encode(bom)
+		require.NoError(t, err)
+		p := filepath.Join(work, "sbom-"+strings.ReplaceAll(plat, "/", "-")+".cdx.json")
+		require.NoError(t, os.WriteFile(p, sbomJSON, 0o644))
+		sbomPaths = append(sbomPaths, p)
+	}
 	commit := "0123456789abcdef0123456789abcdef01234567"
 	st, err := provenance.New(provenance.Options{Image: ref, Platforms: []string{"linux/amd64", "linux/arm64"}, Version: "1.4.2", Commit: commit, Package: "./agent/cmd/voice-agent"})
 	require.NoError(t, err)
-	predJSON, err := st.PredicateJSON()
+	stJSON, err := st.JSON()
 	require.NoError(t, err)
-	sbomPath, provPath := filepath.Join(work, "sbom.cdx.json"), filepath.Join(work, "provenance.json")
-	require.NoError(t, os.WriteFile(sbomPath, sbomJSON, 0o644))
+	predJSON, err := provenance.PredicateOf(stJSON)
+	require.NoError(t, err)
+	provPath := filepath.Join(work, "provenance.predicate.json")
 	require.NoError(t, os.WriteFile(provPath, predJSON, 0o644))
 
 	secrets := []string{EnvPrivateKey + "=" + string(privateKey), EnvPassword + "=" + keyPass}
-	signer := Signer{NoTlogUpload: true, Registry: Registry{AllowInsecure: true, AllowHTTP: true}}
-	args, err := signer.Sign(ref)
+	testRegistry := Registry{AllowInsecure: true, AllowHTTP: true}
+	signSteps, err := Signer{Offline: true, Registry: testRegistry}.Plan(ref, sbomPaths, provPath)
 	require.NoError(t, err)
-	_, code := c.run(t, args, secrets...)
-	require.Zero(t, code, "sign")
-	for _, a := range []struct{ path, typ string }{{sbomPath, TypeCycloneDX}, {provPath, TypeSLSA1}} {
-		args, err := signer.Attest(ref, a.path, a.typ)
-		require.NoError(t, err)
-		_, code := c.run(t, args, secrets...)
-		require.Zero(t, code, "attest %s", a.typ)
+	require.Len(t, signSteps, 4)
+	for _, s := range signSteps {
+		_, code := c.run(t, s.Args, secrets...)
+		require.Zero(t, code, s.Name)
 	}
 
-	verifier := Verifier{KeyPath: pubPath, InsecureIgnoreTlog: true, TrustedRootPath: trPath, Registry: Registry{AllowInsecure: true, AllowHTTP: true}}
-	args, err = verifier.Verify(ref)
+	verifier := Verifier{KeyPath: pubPath, Offline: true, TrustedRootPath: trPath, Registry: testRegistry}
+	verifySteps, err := verifier.Plan(ref)
 	require.NoError(t, err)
-	out, code := c.run(t, args)
-	require.Zero(t, code, "verify the signature")
-	assert.Contains(t, out, "sha256:"+digest, "the verified payload names the digest")
-
-	args, err = verifier.VerifyAttestation(ref, TypeCycloneDX)
-	require.NoError(t, err)
-	out, code = c.run(t, args)
-	require.Zero(t, code, "verify the SBOM attestation")
-	sts := payloads(t, out)
-	require.NotEmpty(t, sts)
-	assert.Equal(t, "https://cyclonedx.org/bom", sts[0]["predicateType"])
-	assert.Contains(t, string(mustJSON(t, sts[0]["subject"])), digest)
-
-	args, err = verifier.VerifyAttestation(ref, TypeSLSA1)
-	require.NoError(t, err)
-	out, code = c.run(t, args)
-	require.Zero(t, code, "verify the provenance attestation")
-	sts = payloads(t, out)
+	require.Len(t, verifySteps, 3)
+	var outs []string
+	for _, s := range verifySteps {
+		out, code := c.run(t, s.Args)
+		require.Zero(t, code, s.Name)
+		outs = append(outs, out)
+	}
+	assert.Contains(t, outs[0], "sha256:"+digest, "the verified payload names the digest")
+	sts := payloads(t, outs[1])
+	require.Len(t, sts, 2, "one SBOM attestation per platform")
+	for _, st := range sts {
+		assert.Equal(t, "https://cyclonedx.org/bom", st["predicateType"])
+		assert.Contains(t, string(mustJSON(t, st["subject"])), digest)
+	}
+	sts = payloads(t, outs[2])
 	require.NotEmpty(t, sts)
 	assert.Equal(t, provenance.PredicateType, sts[0]["predicateType"])
 	assert.Contains(t, string(mustJSON(t, sts[0]["predicate"])), commit, "the attested provenance names the commit")
+	require.Empty(t, trap.seen(), "signing and verifying offline reached beyond loopback")
 
+	// runAll runs every step and returns the first non-zero exit code.
+	runAll := func(t *testing.T, steps []Step, env ...string) int {
+		for _, s := range steps {
+			if _, code := c.run(t, s.Args, env...); code != 0 {
+				return code
+			}
+		}
+		return 0
+	}
 	t.Run("tampered digest fails", func(t *testing.T) {
 		last := digest[len(digest)-1:]
 		flip := map[string]string{"0": "1"}[last]
 		if flip == "" {
 			flip = "0"
 		}
-		tampered := ref[:len(ref)-1] + flip
-		args, err := verifier.Verify(tampered)
+		steps, err := verifier.Plan(ref[:len(ref)-1] + flip)
 		require.NoError(t, err)
-		_, code := c.run(t, args)
-		assert.NotZero(t, code)
-		args, err = verifier.VerifyAttestation(tampered, TypeSLSA1)
-		require.NoError(t, err)
-		_, code = c.run(t, args)
-		assert.NotZero(t, code)
+		for _, s := range steps {
+			_, code := c.run(t, s.Args)
+			assert.NotZero(t, code, s.Name)
+		}
 	})
 	t.Run("unsigned image fails", func(t *testing.T) {
-		args, err := verifier.Verify(unsigned)
+		steps, err := verifier.Plan(unsigned)
 		require.NoError(t, err)
-		_, code := c.run(t, args)
+		_, code := c.run(t, steps[0].Args)
 		assert.Equal(t, ExitNoSignature, code, "no signatures found")
-		args, err = verifier.VerifyAttestation(unsigned, TypeCycloneDX)
-		require.NoError(t, err)
-		_, code = c.run(t, args)
-		assert.NotZero(t, code)
+		for _, s := range steps[1:] {
+			_, code := c.run(t, s.Args)
+			assert.NotZero(t, code, s.Name)
+		}
 	})
 	t.Run("wrong key fails", func(t *testing.T) {
 		wrong := verifier
 		wrong.KeyPath = wrongPub
-		args, err := wrong.Verify(ref)
+		steps, err := wrong.Plan(ref)
 		require.NoError(t, err)
-		_, code := c.run(t, args)
+		_, code := c.run(t, steps[0].Args)
 		assert.Equal(t, ExitNoMatchingSignature, code, "signature does not match the key")
-		args, err = wrong.VerifyAttestation(ref, TypeSLSA1)
-		require.NoError(t, err)
-		_, code = c.run(t, args)
-		assert.NotZero(t, code)
+		for _, s := range steps[1:] {
+			_, code := c.run(t, s.Args)
+			assert.NotZero(t, code, s.Name)
+		}
 	})
 	t.Run("missing registry credentials fail", func(t *testing.T) {
-		args, err := verifier.Verify(ref)
-		require.NoError(t, err)
-		_, code := c.run(t, args, EnvDockerConfig+"="+t.TempDir())
-		assert.NotZero(t, code, "the registry demands the credentials of the docker config")
+		assert.NotZero(t, runAll(t, verifySteps, EnvDockerConfig+"="+t.TempDir()), "the registry demands the credentials of the docker config")
 	})
+	require.Empty(t, trap.seen(), "the failures above reached beyond loopback")
+
+	// Without the offline options cosign goes to the public Sigstore,
+	// which the trap refuses: the options are what keeps it on loopback.
+	t.Run("signing without offline reaches for the transparency log", func(t *testing.T) {
+		steps, err := Signer{Registry: testRegistry}.Plan(unsigned, sbomPaths, provPath)
+		require.NoError(t, err)
+		_, code := c.run(t, steps[0].Args, secrets...)
+		assert.NotZero(t, code, "no transparency log, no signature")
+		assert.Contains(t, strings.Join(trap.seen(), " "), "rekor.sigstore.dev", "cosign tried to reach the public Rekor")
+	})
+	// cosign then carries on without it (a warning), but in an air-gapped
+	// network that attempt waits for a timeout; the trusted root file
+	// avoids it.
+	t.Run("verifying without the trusted root reaches for TUF", func(t *testing.T) {
+		args := slices.Clone(verifySteps[0].Args)
+		i := slices.Index(args, "--trusted-root")
+		require.GreaterOrEqual(t, i, 0)
+		args = slices.Delete(args, i, i+2)
+		c.run(t, args)
+		assert.Contains(t, strings.Join(trap.seen(), " "), "tuf-repo-cdn.sigstore.dev", "cosign tried to fetch Sigstore's TUF metadata")
+	})
+}
+
+// TestCosignKnowsTheFlags checks every flag the builders emit, in every
+// mode, against the installed cosign's own --help, so a renamed or
+// removed flag fails here rather than in a pipeline.
+func TestCosignKnowsTheFlags(t *testing.T) {
+	bin := cosignBin(t)
+	help := map[string]string{}
+	helpOf := func(sub string) string {
+		if h, ok := help[sub]; ok {
+			return h
+		}
+		out, err := exec.Command(bin, sub, "--help").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		help[sub] = string(out)
+		return help[sub]
+	}
+	const ref = "registry.example.com/acme/voice-agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	var steps []Step
+	for _, s := range []Signer{
+		{}, {Offline: true}, {Keyless: true}, {RekorURL: "https://rekor.example.com"},
+		{Keyless: true, FulcioURL: "https://fulcio.example.com", RekorURL: "https://rekor.example.com", TrustedRootPath: "tr.json"},
+		{Offline: true, Registry: Registry{AllowInsecure: true, AllowHTTP: true}},
+	} {
+		p, err := s.Plan(ref, []string{"s.json"}, "p.json")
+		require.NoError(t, err)
+		steps = append(steps, p...)
+	}
+	for _, v := range []Verifier{
+		{KeyPath: "k.pub"}, {KeyPath: "k.pub", Offline: true, TrustedRootPath: "tr.json", Registry: Registry{AllowInsecure: true, AllowHTTP: true}},
+		{CertificateIdentity: "i", CertificateOIDCIssuer: "https://gitlab.com"},
+		{CertificateIdentity: "i", CertificateOIDCIssuer: "https://gitlab.com", RekorURL: "https://rekor.example.com", TrustedRootPath: "tr.json"},
+	} {
+		p, err := v.Plan(ref)
+		require.NoError(t, err)
+		steps = append(steps, p...)
+	}
+	checked := map[string]bool{}
+	for _, s := range steps {
+		sub := s.Args[1]
+		for _, a := range s.Args[2:] {
+			if !strings.HasPrefix(a, "--") {
+				continue
+			}
+			flag, _, _ := strings.Cut(a, "=")
+			// Flags are listed as "    --name=default:" or "    -n, --name=default:".
+			if !regexp.MustCompile(`(?m)^\s+(-\w, )?` + regexp.QuoteMeta(flag) + `=`).MatchString(helpOf(sub)) {
+				t.Errorf("cosign %s has no flag %s", sub, flag)
+			}
+			checked[sub+" "+flag] = true
+		}
+	}
+	for _, want := range []string{"sign --tlog-upload", "attest --tlog-upload", "verify --insecure-ignore-tlog", "verify --trusted-root", "verify-attestation --trusted-root", "sign --fulcio-url", "sign --trusted-root", "verify --rekor-url"} {
+		assert.True(t, checked[want], "%s is checked", want)
+	}
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -52,16 +52,30 @@ func (r Registry) args() []string {
 	return a
 }
 
+// OfflineTrustedRoot is a Sigstore trusted root with no authorities at
+// all. Offline verification gives it to cosign (--trusted-root) so that
+// cosign does not fetch Sigstore's TUF metadata from the network; a
+// key-based verification without the transparency log needs nothing else.
+const OfflineTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`
+
 // Signer configures `cosign sign` and `cosign attest`.
 type Signer struct {
 	// Keyless signs with a Fulcio certificate for the OIDC token in
 	// SIGSTORE_ID_TOKEN; otherwise the key in COSIGN_PRIVATE_KEY is used.
 	Keyless bool
-	// FulcioURL and RekorURL point at a private Sigstore (public one when empty).
+	// FulcioURL and RekorURL point at a private Sigstore (the public one
+	// when empty). A private Fulcio needs TrustedRootPath.
 	FulcioURL, RekorURL string
-	// NoTlogUpload skips the Rekor transparency log (--tlog-upload=false):
-	// for offline tests and air-gapped key-based signing only.
-	NoTlogUpload bool
+	// TrustedRootPath is the private Sigstore's trusted root (Fulcio CA,
+	// Rekor and CT log keys) for keyless signing against it
+	// (--trusted-root; cosign checks the new signature with it).
+	TrustedRootPath string
+	// Offline signs with the key only, without uploading to a transparency
+	// log (--tlog-upload=false): for private and air-gapped setups, verified
+	// with Verifier.Offline. Key mode only. The trade-off (no audit trail of
+	// what the key signed and when) is stated in ci/BUILD.md and in
+	// `sign --offline`'s help.
+	Offline bool
 	// Registry options (test-only).
 	Registry Registry
 }
@@ -77,6 +91,13 @@ func checkURL(kind, s string) error {
 	return nil
 }
 
+func checkPath(kind, p string) error {
+	if p != "" && (strings.HasPrefix(p, "-") || strings.ContainsAny(p, "{\n")) {
+		return fmt.Errorf("%s %q must be a file path", kind, p)
+	}
+	return nil
+}
+
 func (s Signer) common() ([]string, error) {
 	if err := checkURL("Fulcio", s.FulcioURL); err != nil {
 		return nil, err
@@ -84,8 +105,20 @@ func (s Signer) common() ([]string, error) {
 	if err := checkURL("Rekor", s.RekorURL); err != nil {
 		return nil, err
 	}
-	if s.Keyless && s.FulcioURL == "" && s.RekorURL != "" {
+	if err := checkPath("trusted root path", s.TrustedRootPath); err != nil {
+		return nil, err
+	}
+	switch {
+	case s.Offline && s.Keyless:
+		return nil, fmt.Errorf("keyless signing needs the transparency log: drop the offline option or sign with a key")
+	case s.Offline && (s.RekorURL != "" || s.FulcioURL != "" || s.TrustedRootPath != ""):
+		return nil, fmt.Errorf("offline signing uses no Sigstore service: drop the Fulcio/Rekor URLs and the trusted root")
+	case !s.Keyless && s.FulcioURL != "":
+		return nil, fmt.Errorf("a Fulcio URL is for keyless signing: drop it, or sign keyless with an OIDC token")
+	case s.Keyless && s.FulcioURL == "" && s.RekorURL != "":
 		return nil, fmt.Errorf("a private Rekor URL needs its Fulcio URL too for keyless signing")
+	case s.Keyless && s.FulcioURL != "" && s.TrustedRootPath == "":
+		return nil, fmt.Errorf("a private Fulcio needs its trusted root (trusted_root.json with its CA, Rekor and CT log keys): pass it, or use the public Sigstore")
 	}
 	a := []string{"--yes"}
 	if !s.Keyless {
@@ -96,10 +129,10 @@ func (s Signer) common() ([]string, error) {
 	if s.RekorURL != "" {
 		a = append(a, "--rekor-url", s.RekorURL)
 	}
-	if s.NoTlogUpload {
-		if s.Keyless {
-			return nil, fmt.Errorf("keyless signing needs the transparency log: drop the no-tlog-upload option or sign with a key")
-		}
+	if s.TrustedRootPath != "" {
+		a = append(a, "--trusted-root", s.TrustedRootPath)
+	}
+	if s.Offline {
 		a = append(a, "--tlog-upload=false")
 	}
 	return append(a, s.Registry.args()...), nil
@@ -164,10 +197,18 @@ type Verifier struct {
 	// signer, e.g. "https://gitlab.com/acme/voice-agent//.gitlab-ci.yml@refs/heads/main"
 	// and "https://gitlab.com".
 	CertificateIdentity, CertificateOIDCIssuer string
-	// InsecureIgnoreTlog and TrustedRootPath verify offline (tests): skip
-	// the transparency log and use a local trusted root instead of TUF.
-	InsecureIgnoreTlog bool
-	TrustedRootPath    string
+	// Offline checks signatures made by Signer.Offline with the public key
+	// alone: no transparency log (--insecure-ignore-tlog) and trust
+	// material only from TrustedRootPath, which must then be a file holding
+	// OfflineTrustedRoot (cosign would otherwise fetch Sigstore's TUF
+	// metadata). Key mode only.
+	Offline bool
+	// RekorURL is a private Sigstore's Rekor the signatures were logged in
+	// (needs TrustedRootPath, which holds that Rekor's key).
+	RekorURL string
+	// TrustedRootPath is a Sigstore trusted root file (--trusted-root): the
+	// private Sigstore's (keyless), or OfflineTrustedRoot (Offline).
+	TrustedRootPath string
 	// Registry options (test-only).
 	Registry Registry
 }
@@ -182,6 +223,20 @@ func (v Verifier) common() ([]string, error) {
 		return nil, fmt.Errorf("nothing to verify against: pass --key (public key) or --certificate-identity and --certificate-oidc-issuer (keyless)")
 	case hasCert && (v.CertificateIdentity == "" || v.CertificateOIDCIssuer == ""):
 		return nil, fmt.Errorf("keyless verification needs both --certificate-identity and --certificate-oidc-issuer")
+	case v.Offline && hasCert:
+		return nil, fmt.Errorf("offline verification is for key-signed images: keyless signatures are checked against the transparency log")
+	case v.Offline && v.TrustedRootPath == "":
+		return nil, fmt.Errorf("offline verification needs a trusted root file (cosignargs.OfflineTrustedRoot), or cosign fetches Sigstore's TUF metadata from the network")
+	case v.Offline && v.RekorURL != "":
+		return nil, fmt.Errorf("offline verification uses no Rekor: drop the Rekor URL")
+	case v.RekorURL != "" && v.TrustedRootPath == "":
+		return nil, fmt.Errorf("a private Rekor needs its Sigstore's trusted root (trusted_root.json): pass it too")
+	}
+	if err := checkURL("Rekor", v.RekorURL); err != nil {
+		return nil, err
+	}
+	if err := checkPath("trusted root path", v.TrustedRootPath); err != nil {
+		return nil, err
 	}
 	var a []string
 	if hasKey {
@@ -192,7 +247,10 @@ func (v Verifier) common() ([]string, error) {
 	} else {
 		a = append(a, "--certificate-identity", v.CertificateIdentity, "--certificate-oidc-issuer", v.CertificateOIDCIssuer)
 	}
-	if v.InsecureIgnoreTlog {
+	if v.RekorURL != "" {
+		a = append(a, "--rekor-url", v.RekorURL)
+	}
+	if v.Offline {
 		a = append(a, "--insecure-ignore-tlog")
 	}
 	if v.TrustedRootPath != "" {
@@ -229,6 +287,62 @@ func (v Verifier) VerifyAttestation(ref, predicateType string) ([]string, error)
 		return nil, err
 	}
 	return append(append([]string{"cosign", "verify-attestation", "--type", predicateType, "--output", "json"}, c...), r), nil
+}
+
+// Step is one cosign run: what it does (for errors) and its arguments.
+type Step struct {
+	Name string
+	Args []string
+}
+
+// Plan returns every cosign run that signs the digest reference and
+// attests its SBOMs (CycloneDX, one file per platform) and its SLSA
+// provenance predicate, in order. The module runs exactly these.
+func (s Signer) Plan(ref string, sbomPaths []string, provenancePath string) ([]Step, error) {
+	if len(sbomPaths) == 0 {
+		return nil, fmt.Errorf("no SBOM to attest: pass one CycloneDX file per platform")
+	}
+	args, err := s.Sign(ref)
+	if err != nil {
+		return nil, err
+	}
+	steps := []Step{{Name: "sign", Args: args}}
+	for _, p := range sbomPaths {
+		args, err := s.Attest(ref, p, TypeCycloneDX)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, Step{Name: "attest SBOM " + p, Args: args})
+	}
+	args, err = s.Attest(ref, provenancePath, TypeSLSA1)
+	if err != nil {
+		return nil, err
+	}
+	return append(steps, Step{Name: "attest provenance", Args: args}), nil
+}
+
+// Plan returns the cosign runs that verify the digest reference's
+// signature, its CycloneDX SBOM attestation and its SLSA provenance
+// attestation, in order. The module runs exactly these; a step that exits
+// non-zero is explained by VerifyError.
+func (v Verifier) Plan(ref string) ([]Step, error) {
+	verify, err := v.Verify(ref)
+	if err != nil {
+		return nil, err
+	}
+	sbom, err := v.VerifyAttestation(ref, TypeCycloneDX)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := v.VerifyAttestation(ref, TypeSLSA1)
+	if err != nil {
+		return nil, err
+	}
+	return []Step{
+		{Name: "verify signature", Args: verify},
+		{Name: "verify SBOM attestation", Args: sbom},
+		{Name: "verify provenance attestation", Args: prov},
+	}, nil
 }
 
 // Exit codes of `cosign verify` and `cosign verify-attestation`

@@ -15,26 +15,49 @@ import (
 	"time"
 )
 
-// Normalize makes an image's digest a function of its content and one
+// Normalize makes an image's digest a function of its files and one
 // time: it rewrites the OCI image layout tarball src (one image: a
 // multi-platform index or a manifest, as `build tarball` exports) so that
-// every timestamp the image carries outside its layers is created: the
-// configs' "created" and history times, and every annotation whose key ends
-// in "created". Layers are copied byte for byte; manifests, index and
-// configs are re-encoded (keys sorted, unknown fields kept) with their
-// digests recomputed up to index.json. dst receives a tarball with sorted
-// entries and fixed headers. It returns the image's new digest, the one a
-// registry stores when the layout is pushed.
+// every timestamp the image carries is created:
 //
-// Two exports of the same build then give the same digest, so a rerun of a
-// pipeline publishes the same image and the deploy step finds nothing to
-// change.
-func Normalize(src io.Reader, dst io.Writer, created time.Time) (string, error) {
+//   - outside the layers: the configs' "created" and history times, and
+//     every annotation or label whose key ends in "created";
+//   - inside the layers: every file and directory entry (NormalizeTar:
+//     commit-time mtimes, no user names, no atime/ctime or other PAX
+//     records but extended attributes, sorted entries), recompressed with
+//     gzip at the fixed GzipLevel and a header without name or time, so the
+//     layer bytes no longer depend on the engine that made them or on its
+//     cache. The configs' diff_ids follow.
+//
+// Which layers are rewritten: all of them, unless KeepBaseLayers names the
+// base image's layers; those (the leading layers whose diffIDs it lists)
+// are then copied byte for byte, so the image keeps sharing them with its
+// base image in the registry and the base's layer digests stay
+// recognizable. Rewriting all layers is deterministic too, only it also
+// stamps the base image's files with the commit time.
+//
+// Manifests, index and configs are re-encoded (keys sorted, unknown fields
+// kept) with their digests recomputed up to index.json. dst receives a
+// tarball with sorted entries and fixed headers. It returns the image's
+// new digest, the one a registry stores when the layout is pushed.
+//
+// Two exports of the same build, on one engine or on two with empty
+// caches, then give the same digest, so a rerun of a pipeline publishes
+// the same image and the deploy step finds nothing to change.
+func Normalize(src io.Reader, dst io.Writer, created time.Time, opts ...Option) (string, error) {
 	blobs, indexJSON, err := readLayout(src)
 	if err != nil {
 		return "", err
 	}
-	n := &normalizer{in: blobs, out: map[string][]byte{}, created: created.UTC().Format(time.RFC3339)}
+	n := &normalizer{
+		in: blobs, out: map[string][]byte{}, layers: map[string]layerResult{},
+		createdTime: created.UTC().Truncate(time.Second),
+		created:     created.UTC().Format(time.RFC3339),
+		keep:        map[string]bool{},
+	}
+	for _, o := range opts {
+		o(n)
+	}
 	var idx map[string]any
 	if err := decode(indexJSON, &idx); err != nil {
 		return "", fmt.Errorf("ocilayout: parse index.json: %w", err)
@@ -61,36 +84,76 @@ func Normalize(src io.Reader, dst io.Writer, created time.Time) (string, error) 
 	return top["digest"].(string), nil
 }
 
-type normalizer struct {
-	in, out map[string][]byte // digest -> blob
-	created string
+// An Option changes what Normalize does.
+type Option func(*normalizer)
+
+// KeepBaseLayers copies the image's leading layers whose diffIDs (the
+// sha256 of the uncompressed layer, "sha256:...") are listed byte for
+// byte: pass the base image's diffIDs of every platform (DiffIDs of the
+// base image's own export). The first layer not listed, and every layer
+// after it, is rewritten.
+func KeepBaseLayers(diffIDs ...string) Option {
+	return func(n *normalizer) {
+		for _, d := range diffIDs {
+			n.keep[d] = true
+		}
+	}
 }
+
+type normalizer struct {
+	in, out     map[string][]byte      // digest -> blob
+	layers      map[string]layerResult // input layer digest -> rewritten layer
+	keep        map[string]bool        // diffIDs of the base layers
+	createdTime time.Time
+	created     string
+}
+
+// Media types of image configs.
+const (
+	MediaTypeConfig       = "application/vnd.oci.image.config.v1+json"
+	MediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
+)
 
 // descriptor rewrites the blob desc points to (recursively) and updates
 // desc's digest and size.
 func (n *normalizer) descriptor(desc map[string]any) error {
+	mediaType, _ := desc["mediaType"].(string)
+	return n.rewrite(desc, func(blob []byte) ([]byte, error) {
+		switch mediaType {
+		case MediaTypeIndex, MediaTypeDockerList:
+			return n.index(blob)
+		case MediaTypeManifest, MediaTypeDockerManifest:
+			return n.manifest(blob)
+		case MediaTypeConfig, MediaTypeDockerConfig:
+			return n.config(blob, nil)
+		}
+		return blob, nil // anything else: untouched
+	})
+}
+
+// blob returns the blob desc points to.
+func (n *normalizer) blob(desc map[string]any) (string, []byte, error) {
 	digest, _ := desc["digest"].(string)
 	if !digestRE.MatchString(digest) {
-		return fmt.Errorf("ocilayout: %q is not a sha256 digest", digest)
+		return "", nil, fmt.Errorf("ocilayout: %q is not a sha256 digest", digest)
 	}
 	blob, ok := n.in[digest]
 	if !ok {
-		return fmt.Errorf("ocilayout: blob %s is referenced but not in the layout", digest)
+		return "", nil, fmt.Errorf("ocilayout: blob %s is referenced but not in the layout", digest)
 	}
-	mediaType, _ := desc["mediaType"].(string)
-	var out []byte
-	var err error
-	switch mediaType {
-	case MediaTypeIndex, MediaTypeDockerList:
-		out, err = n.index(blob)
-	case MediaTypeManifest, MediaTypeDockerManifest:
-		out, err = n.manifest(blob)
-	case "application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json":
-		out, err = n.config(blob)
-	default:
-		out = blob // a layer, or anything else: untouched
-	}
+	return digest, blob, nil
+}
+
+// rewrite replaces the blob desc points to by f's result and updates
+// desc's digest, size and "created" annotations.
+func (n *normalizer) rewrite(desc map[string]any, f func([]byte) ([]byte, error)) error {
+	digest, blob, err := n.blob(desc)
 	if err != nil {
+		return err
+	}
+	out, err := f(blob)
+	if err != nil {
+		mediaType, _ := desc["mediaType"].(string)
 		return fmt.Errorf("ocilayout: %s %s: %w", mediaType, digest, err)
 	}
 	n.annotations(desc)
@@ -129,27 +192,87 @@ func (n *normalizer) manifest(blob []byte) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("manifest has no config")
 	}
-	if err := n.descriptor(cfg); err != nil {
+	_, cfgBlob, err := n.blob(cfg)
+	if err != nil {
+		return nil, err
+	}
+	diffIDs, err := configDiffIDs(cfgBlob)
+	if err != nil {
 		return nil, err
 	}
 	layers, _ := m["layers"].([]any)
-	for _, l := range layers {
+	if len(diffIDs) != len(layers) {
+		return nil, fmt.Errorf("the config lists %d diff_ids for %d layers", len(diffIDs), len(layers))
+	}
+	base := true
+	for i, l := range layers {
 		desc, ok := l.(map[string]any)
 		if !ok {
 			return nil, errors.New("a layer entry is not an object")
 		}
-		if err := n.descriptor(desc); err != nil {
+		if base && n.keep[diffIDs[i]] {
+			if err := n.rewrite(desc, func(b []byte) ([]byte, error) { return b, nil }); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		base = false
+		mediaType, _ := desc["mediaType"].(string)
+		err := n.rewrite(desc, func(b []byte) ([]byte, error) {
+			d := sha(b)
+			res, done := n.layers[d]
+			if !done {
+				var err error
+				if res, err = normalizeLayer(b, mediaType, n.createdTime); err != nil {
+					return nil, err
+				}
+				n.layers[d] = res
+			}
+			diffIDs[i] = res.diffID
+			return res.blob, nil
+		})
+		if err != nil {
 			return nil, err
 		}
+		if a, ok := desc["annotations"].(map[string]any); ok {
+			if _, has := a["containerd.io/uncompressed"]; has {
+				a["containerd.io/uncompressed"] = diffIDs[i]
+			}
+		}
+	}
+	if err := n.rewrite(cfg, func(b []byte) ([]byte, error) { return n.config(b, diffIDs) }); err != nil {
+		return nil, err
 	}
 	n.annotations(m)
 	return encode(m)
 }
 
-func (n *normalizer) config(blob []byte) ([]byte, error) {
+// configDiffIDs reads rootfs.diff_ids of an image config.
+func configDiffIDs(blob []byte) ([]string, error) {
+	var c struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(blob, &c); err != nil {
+		return nil, fmt.Errorf("parse the image config: %w", err)
+	}
+	return c.RootFS.DiffIDs, nil
+}
+
+// config stamps the config's times and, when diffIDs is not nil, sets
+// rootfs.diff_ids to them.
+func (n *normalizer) config(blob []byte, diffIDs []string) ([]byte, error) {
 	var c map[string]any
 	if err := decode(blob, &c); err != nil {
 		return nil, err
+	}
+	if rootfs, ok := c["rootfs"].(map[string]any); ok && len(diffIDs) > 0 {
+		list := make([]any, len(diffIDs))
+		for i, d := range diffIDs {
+			list[i] = d
+		}
+		rootfs["diff_ids"] = list
 	}
 	c["created"] = n.created
 	history, _ := c["history"].([]any)

@@ -183,8 +183,10 @@ func (r *VoiceBuild) SourceURL(ctx context.Context) (string, error) {
 // Tarball returns all platforms as one multi-platform OCI image tarball,
 // for laptops without a registry (`docker load` or `podman load`). It is
 // the image publish pushes, digest for digest: the timestamps the engine
-// puts in the image configs are set to the commit time, so the same build
-// gives the same digest every time.
+// puts in the image configs and in the entries of the layers the build
+// adds are set to the commit time and those layers are recompressed with
+// fixed settings, so the same build gives the same digest every time, on
+// any engine.
 //
 //	dagger call build tarball export --path=voice.tar
 func (r *VoiceBuild) Tarball() *File {
