@@ -266,17 +266,6 @@ func (s *Statement) JSON() ([]byte, error) {
 	return b, nil
 }
 
-// PredicateJSON encodes the predicate alone: what `cosign attest --type
-// slsaprovenance1 --predicate` takes (cosign wraps it in a statement whose
-// subject is the signed digest).
-func (s *Statement) PredicateJSON() ([]byte, error) {
-	b, err := json.MarshalIndent(s.Predicate, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode provenance predicate: %w", err)
-	}
-	return b, nil
-}
-
 // PredicateOf returns the predicate cosign attests from either a whole
 // statement (as Build.Provenance writes) or a bare SLSA predicate.
 func PredicateOf(doc []byte) ([]byte, error) {
