@@ -129,6 +129,16 @@ func TestSignSettingsToCosign(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cosignargs.Verifier{KeyPath: publicKeyPath, Offline: true, TrustedRootPath: trustedRootPath}, v,
 		"offline verification trusts the key alone, with an empty trusted root so cosign fetches nothing")
+	// The exact cosign runs of the module's sign and verify paths.
+	const ref = "registry.gitlab.com/acme/voice-agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	signSteps, err := signer.Plan(ref, []string{predicateDir + "/sbom-0.cdx.json"}, predicateDir+"/provenance.predicate.json")
+	require.NoError(t, err)
+	require.Len(t, signSteps, 3)
+	assert.Equal(t, []string{"cosign", "sign", "--yes", "--key", "env://COSIGN_PRIVATE_KEY", "--tlog-upload=false", ref}, signSteps[0].Args)
+	verifySteps, err := v.Plan(ref)
+	require.NoError(t, err)
+	require.Len(t, verifySteps, 3)
+	assert.Equal(t, []string{"cosign", "verify", "--output", "json", "--key", publicKeyPath, "--insecure-ignore-tlog", "--trusted-root", trustedRootPath, ref}, verifySteps[0].Args)
 
 	online, err := m.WithSigningKey(&key, nil, &pub, false, "https://rekor.example.com", &root)
 	require.NoError(t, err)

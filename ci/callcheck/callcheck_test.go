@@ -177,6 +177,37 @@ func TestPipelineMatchesModule(t *testing.T) {
 	assert.Empty(t, p.Problems(loadModule(t)))
 }
 
+// TestPipelineTestJobRunsEveryModule: GitLab's test job calls test-all,
+// the function the tests check runs (every Go module, JUnit each), and
+// keeps its JUnit reports.
+func TestPipelineTestJobRunsEveryModule(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", ".gitlab-ci.yml"))
+	require.NoError(t, err)
+	p, err := ParsePipeline(data)
+	require.NoError(t, err)
+	var functions []string
+	for _, j := range p.Jobs {
+		if j.Name != "test" {
+			continue
+		}
+		for _, script := range j.Scripts {
+			calls, err := Calls(script)
+			require.NoError(t, err)
+			for _, c := range calls {
+				if len(c.Words) > 2 {
+					functions = append(functions, c.Words[2])
+				}
+			}
+		}
+	}
+	assert.Equal(t, []string{"test-all"}, functions)
+	assert.Contains(t, string(data), "junit: reports/test/*.xml")
+	s := loadModule(t)
+	tests := s.Objects["Voice"].Functions["tests"]
+	require.NotNil(t, tests, "the +check function")
+	assert.Contains(t, s.Objects["Voice"].Functions, "test-all")
+}
+
 func TestReadmeMatchesModule(t *testing.T) {
 	s := loadModule(t)
 	for _, doc := range []string{"README.md", "agent/README.md", "evals/README.md", "deploy/README.md", "ci/BUILD.md"} {

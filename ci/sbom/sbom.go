@@ -189,7 +189,7 @@ func moduleComponent(m debug.Module, fallbackVersion string) cdx.Component {
 
 func baseComponent(base imageref.Ref) cdx.Component {
 	repo := base.Repository
-	last := repo[strings.LastIndex(repo, "/")+1:]
+	last := base.LastElement()
 	q := packageurl.Qualifiers{{Key: "repository_url", Value: repo}}
 	if base.Tag != "" {
 		q = append(q, packageurl.Qualifier{Key: "tag", Value: base.Tag})
