@@ -127,7 +127,8 @@ func (m *Voice) Ci(
 	if diff == "" {
 		diff = "unchanged: " + path + " already deploys " + ref.Pinned() + "\n"
 	}
-	diff = fmt.Sprintf("images entry %q (chosen by %s)\n%s", entry.Name, entry.Rule, diff)
+	// The summary says which images entry the bump changes; bump.diff is the diff.
+	preview := fmt.Sprintf("images entry %q of %s (chosen by %s)\n%s", entry.Name, path, entry.Rule, diff)
 
 	out := dag.Directory().
 		WithFile("voice.tar", tarball).
@@ -135,12 +136,12 @@ func (m *Voice) Ci(
 		WithDirectory("eval", eval.Reports()).
 		WithDirectory("sbom", build.SbomDirectory()).
 		WithNewFile("bump.diff", diff).
-		WithNewFile("summary.txt", ciSummary(test, eval, ref.Pinned(), diff))
+		WithNewFile("summary.txt", ciSummary(test, eval, ref.Pinned(), preview))
 	if test.ExitCode != 0 || eval.ExitCode != 0 {
 		// The CLI exports nothing from a failed call, so the failure carries
 		// the outputs; `dagger call test reports` / `eval reports` export them.
 		return nil, fmt.Errorf("main job failed\n%s\n--- test output\n%s\n--- eval output\n%s",
-			ciSummary(test, eval, ref.Pinned(), diff), test.Output, eval.Output)
+			ciSummary(test, eval, ref.Pinned(), preview), test.Output, eval.Output)
 	}
 	return out, nil
 }
@@ -165,12 +166,12 @@ func (m *Voice) gatesAndBuild(ctx context.Context, source *dagger.Directory, gat
 	return test, eval, build, err
 }
 
-func ciSummary(test *TestRun, eval *EvalRun, ref, diff string) string {
+func ciSummary(test *TestRun, eval *EvalRun, ref, preview string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tests:  %s\n", test.Summary)
 	fmt.Fprintf(&b, "evals:  %s\n", eval.Summary)
 	fmt.Fprintf(&b, "image:  %s (voice.tar; the digest a push of this build stores)\n", ref)
-	fmt.Fprintf(&b, "bump (dry run):\n%s", diff)
+	fmt.Fprintf(&b, "bump (dry run): %s", preview)
 	return b.String()
 }
 

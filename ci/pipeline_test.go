@@ -126,3 +126,20 @@ func TestDeployRepo(t *testing.T) {
 	_, err = m.DeployRepo("ssh://git@gitlab.example.com/acme/deploy.git", nil, "", &key, "", "", "", "")
 	require.ErrorContains(t, err, "--ssh-known-hosts")
 }
+
+// The bump summary says which images entry changed and why.
+func TestDeployChangeSummary(t *testing.T) {
+	c := &DeployChange{
+		Commit: "abc123", Branch: "main", Attempts: 1, Image: "127.0.0.1:5000/ci/voice-agent@sha256:00",
+		ImageEntry: "voice-agent", ImageEntryRule: "last path element",
+		Verification: "verified x: signature by key\n", Diff: "--- a/voice/kustomization.yaml\n",
+	}
+	assert.Equal(t, "committed abc123 to main after 1 attempt(s)\n"+
+		"images entry: \"voice-agent\" (chosen by last path element)\n"+
+		"verified x: signature by key\n"+
+		"\n--- a/voice/kustomization.yaml\n", c.Summary())
+	c.DryRun = true
+	assert.Contains(t, c.Summary(), "preview: would commit abc123 to main (nothing pushed)\n")
+	c.Commit = "unchanged"
+	assert.Contains(t, c.Summary(), "unchanged: main already deploys 127.0.0.1:5000/ci/voice-agent@sha256:00\n")
+}
