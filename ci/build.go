@@ -510,7 +510,7 @@ func (b *Build) publish(ctx context.Context, address string) (string, error) {
 // and commit, build parameters, resolved dependencies and the digests of
 // the image, the binaries and the SBOMs. Pass GitLab's variables:
 //
-//	dagger call build ... provenance --image=$REF --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL export --path=provenance.json
+//	dagger call build ... provenance --image=$REF --pipeline-url=$CI_PIPELINE_URL --job-url=$CI_JOB_URL export --path=provenance.json
 func (b *Build) Provenance(
 	ctx context.Context,
 	// Published digest reference (repo@sha256:...), the output of publish.
@@ -518,27 +518,27 @@ func (b *Build) Provenance(
 	// $CI_COMMIT_REF_NAME: branch or tag built.
 	//
 	// +optional
-	ciCommitRefName string,
+	commitRefName string,
 	// $CI_PIPELINE_URL.
 	//
 	// +optional
-	ciPipelineUrl string,
+	pipelineUrl string,
 	// $CI_JOB_URL: the invocation id.
 	//
 	// +optional
-	ciJobUrl string,
+	jobUrl string,
 	// $CI_JOB_STARTED_AT (RFC 3339).
 	//
 	// +optional
-	ciJobStartedAt string,
+	jobStartedAt string,
 	// $CI_RUNNER_ID.
 	//
 	// +optional
-	ciRunnerId string,
+	runnerId string,
 ) (*dagger.File, error) {
 	return b.provenance(ctx, image, provenance.GitLab{
-		CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl,
-		JobStartedAt: ciJobStartedAt, RunnerID: ciRunnerId,
+		CommitRefName: commitRefName, PipelineURL: pipelineUrl, JobURL: jobUrl,
+		JobStartedAt: jobStartedAt, RunnerID: runnerId,
 	})
 }
 
@@ -580,7 +580,7 @@ func (b *Build) provenance(ctx context.Context, image string, gl provenance.GitL
 //	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
 //	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN \
 //	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL
+//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --commit-ref-name=$CI_COMMIT_REF_NAME --pipeline-url=$CI_PIPELINE_URL --job-url=$CI_JOB_URL
 //
 // +cache="never"
 func (b *Build) Release(
@@ -590,17 +590,17 @@ func (b *Build) Release(
 	// $CI_COMMIT_REF_NAME.
 	//
 	// +optional
-	ciCommitRefName string,
+	commitRefName string,
 	// $CI_PIPELINE_URL.
 	//
 	// +optional
-	ciPipelineUrl string,
+	pipelineUrl string,
 	// $CI_JOB_URL.
 	//
 	// +optional
-	ciJobUrl string,
+	jobUrl string,
 ) (string, error) {
-	return b.release(ctx, address, provenance.GitLab{CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl})
+	return b.release(ctx, address, provenance.GitLab{CommitRefName: commitRefName, PipelineURL: pipelineUrl, JobURL: jobUrl})
 }
 
 // release publishes, makes the provenance and signs: the build's part of

@@ -74,8 +74,8 @@ type SignSettings struct {
 // key cannot be told apart from yours; keep the private key in a secret
 // store and rotate it when in doubt.
 //
-//	dagger call with-signing-key --key=env://COSIGN_PRIVATE_KEY --password=env://COSIGN_PASSWORD --offline sign --ref=$REF
-//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY --offline verify --ref=$REF
+//	dagger call with-signing-key --key=env://COSIGN_PRIVATE_KEY --password=env://COSIGN_PASSWORD --offline sign --image=$REF
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY --offline verify --image=$REF
 func (m *Voice) WithSigningKey(
 	// Cosign private key (PEM), e.g. env://COSIGN_PRIVATE_KEY; needed to sign.
 	//
@@ -124,8 +124,8 @@ func (m *Voice) WithSigningKey(
 // against that identity. Public Sigstore by default; a private one with
 // --fulcio-url, --rekor-url and its --trusted-root.
 //
-//	dagger call with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
-//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
+//	dagger call with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --image=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --image=$REF
 func (m *Voice) WithKeylessSigning(
 	// OIDC identity token, e.g. env://SIGSTORE_ID_TOKEN; needed to sign.
 	//
@@ -258,7 +258,7 @@ func (m *Voice) cosign(ctx context.Context, registry string) (*dagger.Container,
 // with-signing-key or with-keyless-signing:
 //
 //	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
-//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
+//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --image=$REF
 //
 // Without --sbom and --provenance they are rebuilt from the published
 // image itself. Secrets reach cosign only as environment variables and
@@ -268,7 +268,7 @@ func (m *Voice) cosign(ctx context.Context, registry string) (*dagger.Container,
 func (m *Voice) Sign(
 	ctx context.Context,
 	// Image reference pinned by digest (repo@sha256:...), the output of publish. Tags are refused.
-	ref string,
+	image string,
 	// CycloneDX SBOM files to attest (one per platform, from build sbom-directory).
 	// Without them the SBOMs are rebuilt from the published image: its
 	// binaries' build information and its base image labels.
@@ -277,7 +277,7 @@ func (m *Voice) Sign(
 	sbom []*dagger.File,
 	// SLSA provenance to attest: the statement from build provenance, or a
 	// bare predicate. Without it the provenance is made from the published
-	// image's labels and the ci-* arguments.
+	// image's labels and the commit-ref-name, pipeline-url and job-url arguments.
 	//
 	// +optional
 	provenance *dagger.File,
@@ -289,19 +289,19 @@ func (m *Voice) Sign(
 	// $CI_COMMIT_REF_NAME, for a provenance made here.
 	//
 	// +optional
-	ciCommitRefName string,
+	commitRefName string,
 	// $CI_PIPELINE_URL, for a provenance made here.
 	//
 	// +optional
-	ciPipelineUrl string,
+	pipelineUrl string,
 	// $CI_JOB_URL, for a provenance made here.
 	//
 	// +optional
-	ciJobUrl string,
+	jobUrl string,
 ) (string, error) {
-	return m.sign(ctx, ref, attestations{
+	return m.sign(ctx, image, attestations{
 		Sboms: sbom, Provenance: provenance, Platforms: platforms,
-		GitLab: slsa.GitLab{CommitRefName: ciCommitRefName, PipelineURL: ciPipelineUrl, JobURL: ciJobUrl},
+		GitLab: slsa.GitLab{CommitRefName: commitRefName, PipelineURL: pipelineUrl, JobURL: jobUrl},
 	})
 }
 
@@ -395,16 +395,16 @@ func (m *Voice) sign(ctx context.Context, ref string, a attestations) (string, e
 // with-keyless-signing. Deploy-repo bump and release run it before
 // deploying:
 //
-//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY verify --ref=$REF
-//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY verify --image=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --image=$REF
 //
 // +cache="never"
 func (m *Voice) Verify(
 	ctx context.Context,
 	// Image reference pinned by digest (repo@sha256:...). Tags are refused.
-	ref string,
+	image string,
 ) (string, error) {
-	return m.verify(ctx, ref)
+	return m.verify(ctx, image)
 }
 
 func (m *Voice) verify(ctx context.Context, ref string) (string, error) {

@@ -94,15 +94,15 @@ func (r *VoiceBuild) Platforms(ctx context.Context) ([]Platform, error) {
 // VoiceBuildProvenanceOpts contains options for VoiceBuild.Provenance.
 type VoiceBuildProvenanceOpts struct {
 	// $CI_COMMIT_REF_NAME: branch or tag built.
-	CiCommitRefName string
+	CommitRefName string
 	// $CI_PIPELINE_URL.
-	CiPipelineURL string
+	PipelineURL string
 	// $CI_JOB_URL: the invocation id.
-	CiJobURL string
+	JobURL string
 	// $CI_JOB_STARTED_AT (RFC 3339).
-	CiJobStartedAt string
+	JobStartedAt string
 	// $CI_RUNNER_ID.
-	CiRunnerID string
+	RunnerID string
 }
 
 // Provenance returns the SLSA provenance v1 in-toto statement for a
@@ -110,7 +110,7 @@ type VoiceBuildProvenanceOpts struct {
 // and commit, build parameters, resolved dependencies and the digests of
 // the image, the binaries and the SBOMs. Pass GitLab's variables:
 //
-//	dagger call build ... provenance --image=$REF --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL export --path=provenance.json
+//	dagger call build ... provenance --image=$REF --pipeline-url=$CI_PIPELINE_URL --job-url=$CI_JOB_URL export --path=provenance.json
 func (r *VoiceBuild) Provenance(image string, opts ...VoiceBuildProvenanceOpts) *File {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -131,11 +131,11 @@ func (r *VoiceBuild) Publish(ctx context.Context, address string) (string, error
 // VoiceBuildReleaseOpts contains options for VoiceBuild.Release.
 type VoiceBuildReleaseOpts struct {
 	// $CI_COMMIT_REF_NAME.
-	CiCommitRefName string
+	CommitRefName string
 	// $CI_PIPELINE_URL.
-	CiPipelineURL string
+	PipelineURL string
 	// $CI_JOB_URL.
-	CiJobURL string
+	JobURL string
 }
 
 // Release publishes the image, then signs its digest and attests every
@@ -146,7 +146,7 @@ type VoiceBuildReleaseOpts struct {
 //	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
 //	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN \
 //	  build --version=$CI_COMMIT_TAG --commit=$CI_COMMIT_SHA --created=$CI_COMMIT_TIMESTAMP --source-url=$CI_PROJECT_URL \
-//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --ci-commit-ref-name=$CI_COMMIT_REF_NAME --ci-pipeline-url=$CI_PIPELINE_URL --ci-job-url=$CI_JOB_URL
+//	  release --address=$CI_REGISTRY_IMAGE:$CI_COMMIT_TAG --commit-ref-name=$CI_COMMIT_REF_NAME --pipeline-url=$CI_PIPELINE_URL --job-url=$CI_JOB_URL
 func (r *VoiceBuild) Release(ctx context.Context, address string, opts ...VoiceBuildReleaseOpts) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -868,16 +868,16 @@ type VoiceSignOpts struct {
 	Sbom []*File
 	// SLSA provenance to attest: the statement from build provenance, or a
 	// bare predicate. Without it the provenance is made from the published
-	// image's labels and the ci-* arguments.
+	// image's labels and the commit-ref-name, pipeline-url and job-url arguments.
 	Provenance *File
 	// Platforms of the image whose SBOMs are rebuilt when --sbom is not given.
 	Platforms []Platform
 	// $CI_COMMIT_REF_NAME, for a provenance made here.
-	CiCommitRefName string
+	CommitRefName string
 	// $CI_PIPELINE_URL, for a provenance made here.
-	CiPipelineURL string
+	PipelineURL string
 	// $CI_JOB_URL, for a provenance made here.
-	CiJobURL string
+	JobURL string
 }
 
 // Sign signs an image digest with cosign and attests its SBOMs
@@ -885,12 +885,12 @@ type VoiceSignOpts struct {
 // with-signing-key or with-keyless-signing:
 //
 //	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD \
-//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
+//	  with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --image=$REF
 //
 // Without --sbom and --provenance they are rebuilt from the published
 // image itself. Secrets reach cosign only as environment variables and
 // mounted files. `build ... release` publishes and signs in one go.
-func (r *Voice) Sign(ctx context.Context, ref string, opts ...VoiceSignOpts) (string, error) {
+func (r *Voice) Sign(ctx context.Context, image string, opts ...VoiceSignOpts) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -959,9 +959,9 @@ func (r *Voice) Tests(ctx context.Context, opts ...VoiceTestsOpts) error {
 // with-keyless-signing. Deploy-repo bump and release run it before
 // deploying:
 //
-//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY verify --ref=$REF
-//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
-func (r *Voice) Verify(ctx context.Context, ref string) (string, error) {
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY verify --image=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --image=$REF
+func (r *Voice) Verify(ctx context.Context, image string) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -1009,8 +1009,8 @@ type VoiceWithKeylessSigningOpts struct {
 // against that identity. Public Sigstore by default; a private one with
 // --fulcio-url, --rekor-url and its --trusted-root.
 //
-//	dagger call with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --ref=$REF
-//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --ref=$REF
+//	dagger call with-keyless-signing --id-token=env://SIGSTORE_ID_TOKEN sign --image=$REF
+//	dagger call with-keyless-signing --certificate-identity="$CI_PROJECT_URL//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer=$CI_SERVER_URL verify --image=$REF
 func (r *Voice) WithKeylessSigning(opts ...VoiceWithKeylessSigningOpts) *Voice {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
@@ -1056,8 +1056,8 @@ type VoiceWithSigningKeyOpts struct {
 // key cannot be told apart from yours; keep the private key in a secret
 // store and rotate it when in doubt.
 //
-//	dagger call with-signing-key --key=env://COSIGN_PRIVATE_KEY --password=env://COSIGN_PASSWORD --offline sign --ref=$REF
-//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY --offline verify --ref=$REF
+//	dagger call with-signing-key --key=env://COSIGN_PRIVATE_KEY --password=env://COSIGN_PASSWORD --offline sign --image=$REF
+//	dagger call with-signing-key --public-key=env://COSIGN_PUBLIC_KEY --offline verify --image=$REF
 func (r *Voice) WithSigningKey(opts ...VoiceWithSigningKeyOpts) *Voice {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
