@@ -204,36 +204,21 @@ func readTree(ctx context.Context, dir *dagger.Directory) (map[string][]byte, er
 type ReleaseSummary struct {
 	// Published image, pinned by digest.
 	Image string
-	// Commit in the deploy repository ("unchanged" when it already deployed
-	// the image; in merge-request mode, on the bump branch).
-	DeployCommit string
-	// Diff committed to the deploy repository.
-	Diff string
-	// Merge request opened or updated (merge-request mode).
-	MergeRequestUrl string
 	// Test summary line.
 	Tests string
 	// Eval summary line (mode, score, threshold).
 	Evals string
 	// Eval score.
 	EvalScore float64
-	// Signature and attestation verification output.
-	Verification string
+	// What the deploy did: the commit ("unchanged" when the repository
+	// already deployed the image), the images entry, the signature
+	// verification, the diff.
+	Deploy *DeployChange
 }
 
 // Summary is a readable report of the release.
 func (r *ReleaseSummary) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "image:   %s\n", r.Image)
-	fmt.Fprintf(&b, "tests:   %s\n", r.Tests)
-	fmt.Fprintf(&b, "evals:   %s\n", r.Evals)
-	fmt.Fprintf(&b, "verify:  %s\n", strings.TrimSpace(r.Verification))
-	fmt.Fprintf(&b, "deploy:  %s\n", r.DeployCommit)
-	if r.MergeRequestUrl != "" {
-		fmt.Fprintf(&b, "merge request: %s\n", r.MergeRequestUrl)
-	}
-	b.WriteString(r.Diff)
-	return b.String()
+	return fmt.Sprintf("image:   %s\ntests:   %s\nevals:   %s\n%s", r.Image, r.Tests, r.Evals, r.Deploy.Summary())
 }
 
 // Release runs the whole pipeline for a version into this deploy
@@ -379,8 +364,5 @@ func (r *DeployRepo) release(ctx context.Context, source *dagger.Directory, plan
 	if err != nil {
 		return nil, fmt.Errorf("published and signed %s, but the deploy failed (rerun the deploy job; the bump is idempotent): %w", ref, err)
 	}
-	return &ReleaseSummary{
-		Image: ref, DeployCommit: change.Commit, Diff: change.Diff, MergeRequestUrl: change.MergeRequestURL,
-		Tests: test.Summary, Evals: eval.Summary, EvalScore: eval.Score, Verification: change.Verification,
-	}, nil
+	return &ReleaseSummary{Image: ref, Tests: test.Summary, Evals: eval.Summary, EvalScore: eval.Score, Deploy: change}, nil
 }

@@ -136,12 +136,7 @@ func TestParseJUnit(t *testing.T) {
 // small module with a passing, a failing and a skipped test, and reads the
 // report it writes.
 func TestRealGotestsum(t *testing.T) {
-	if _, err := exec.LookPath("gotestsum"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("gotestsum not on PATH: .ci/setup installs it")
-		}
-		t.Skip("gotestsum not on PATH; .ci/setup installs it")
-	}
+	needGotestsum(t)
 	mod := t.TempDir()
 	files := map[string]string{
 		"go.mod": "module example.com/m\n\ngo 1.22\n",
@@ -202,12 +197,7 @@ func FuzzParseJUnit(f *testing.F) {
 // tag, and an optional one is missing. Every module runs whatever the
 // others did, each gets its report and its exit code.
 func TestSuiteScript(t *testing.T) {
-	if _, err := exec.LookPath("gotestsum"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("gotestsum not on PATH: .ci/setup installs it")
-		}
-		t.Skip("gotestsum not on PATH; .ci/setup installs it")
-	}
+	needGotestsum(t)
 	repo := t.TempDir()
 	files := map[string]string{
 		"go.mod":          "module example.com/root\n\ngo 1.22\n",
@@ -250,4 +240,16 @@ func TestSuiteScript(t *testing.T) {
 	require.ErrorContains(t, err, "unique")
 	_, err = SuiteScript([]Module{{Name: "x", Dir: "a", Tags: []string{"a b"}}}, false, out)
 	require.ErrorContains(t, err, "build tag")
+}
+
+// needGotestsum skips without the pinned gotestsum, and fails in CI,
+// where .ci/setup must have installed it.
+func needGotestsum(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gotestsum"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("gotestsum not on PATH: .ci/setup installs it")
+		}
+		t.Skip("gotestsum not on PATH; .ci/setup installs it")
+	}
 }

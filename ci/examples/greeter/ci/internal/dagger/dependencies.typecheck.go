@@ -522,11 +522,7 @@ func (r *Client) LoadVoiceReleaseSummaryFromID(id VoiceReleaseSummaryID) *VoiceR
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-func (r *VoiceReleaseSummary) DeployCommit(ctx context.Context) (string, error) {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-func (r *VoiceReleaseSummary) Diff(ctx context.Context) (string, error) {
+func (r *VoiceReleaseSummary) Deploy() *VoiceDeployChange {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -542,20 +538,12 @@ func (r *VoiceReleaseSummary) Image(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
-func (r *VoiceReleaseSummary) MergeRequestURL(ctx context.Context) (string, error) {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
 // Summary is a readable report of the release.
 func (r *VoiceReleaseSummary) Summary(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
 func (r *VoiceReleaseSummary) Tests(ctx context.Context) (string, error) {
-	panic("typecheck stand-in: this code runs only on a Dagger engine")
-}
-
-func (r *VoiceReleaseSummary) Verification(ctx context.Context) (string, error) {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
