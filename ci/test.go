@@ -10,9 +10,9 @@ import (
 	"dagger/voice/internal/dagger"
 )
 
-// noControlPlaneEnv is set in the test container: tests that need a real
-// kube-apiserver and etcd (deploy/) skip themselves when it is set, since
-// the container has neither; .ci/test on a machine runs them.
+// noControlPlaneEnv is set in the test container, which has no
+// kube-apiserver and etcd: tests that need them may skip when it is set
+// (deploy/ also runs with -short there); .ci/test on a machine runs them.
 const noControlPlaneEnv = "VOICE_TEST_NO_CONTROL_PLANE"
 
 // TestRun is the outcome of vetting and testing the product module. Its
@@ -153,8 +153,10 @@ func (s *TestSuite) Check() (string, error) {
 // against the pinned SDK, the gitops code with a loopback git server), the
 // example service, the example's Dagger module (typecheck tag) and
 // deploy/, with a JUnit report each. Tests that need tools the Go image
-// lacks skip themselves (cosign, gitlab-ci-local); deploy/'s control-plane
-// tests see VOICE_TEST_NO_CONTROL_PLANE=1 and skip.
+// lacks skip themselves (cosign, gitlab-ci-local). deploy/ runs with
+// -short, under which its control-plane tests skip when kube-apiserver and
+// etcd are not built (.ci/test on a machine runs them), and the container
+// sets VOICE_TEST_NO_CONTROL_PLANE=1 for any test that needs to know.
 //
 //	dagger call test-all reports export --path=reports/test
 //	exit "$(cat reports/test/exit-code)"

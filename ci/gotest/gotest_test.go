@@ -200,11 +200,13 @@ func TestSuiteScript(t *testing.T) {
 	needGotestsum(t)
 	repo := t.TempDir()
 	files := map[string]string{
-		"go.mod":          "module example.com/root\n\ngo 1.22\n",
-		"root_test.go":    "package root\nimport \"testing\"\nfunc TestShort(t *testing.T) { if !testing.Short() { t.Fatal(\"want -short\") } }\n",
-		"sub/go.mod":      "module example.com/sub\n\ngo 1.22\n",
-		"sub/sub_test.go": "//go:build special\n\npackage sub\nimport \"testing\"\nfunc TestTagged(t *testing.T) { t.Fatal(\"ran with the tag\") }\n",
-		"sub/untagged.go": "package sub\n",
+		"go.mod":              "module example.com/root\n\ngo 1.22\n",
+		"root_test.go":        "package root\nimport \"testing\"\nfunc TestShort(t *testing.T) { if !testing.Short() { t.Fatal(\"want -short\") } }\n",
+		"sub/go.mod":          "module example.com/sub\n\ngo 1.22\n",
+		"sub/sub_test.go":     "//go:build special\n\npackage sub\nimport \"testing\"\nfunc TestTagged(t *testing.T) { t.Fatal(\"ran with the tag\") }\n",
+		"sub/untagged.go":     "package sub\n",
+		"short/go.mod":        "module example.com/short\n\ngo 1.22\n",
+		"short/short_test.go": "package short\nimport \"testing\"\nfunc TestShort(t *testing.T) { if !testing.Short() { t.Fatal(\"want -short\") } }\n",
 	}
 	for name, src := range files {
 		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(repo, name)), 0o755))
@@ -223,6 +225,20 @@ func TestSuiteScript(t *testing.T) {
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", b)
 	for name, want := range map[string]string{"root": "0", "sub": "1", "gone": "skipped"} {
+		rc, err := os.ReadFile(filepath.Join(out, name+".exit-code"))
+		require.NoError(t, err, name)
+		assert.Equal(t, want, strings.TrimSpace(string(rc)), name)
+	}
+
+	// A module marked Short gets -short even when the suite does not.
+	script, err = SuiteScript([]Module{{Name: "short", Dir: "short", Short: true}, {Name: "long", Dir: "short"}}, false, out)
+	require.NoError(t, err)
+	cmd = exec.Command("sh", "-c", script)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	b, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	for name, want := range map[string]string{"short": "0", "long": "1"} {
 		rc, err := os.ReadFile(filepath.Join(out, name+".exit-code"))
 		require.NoError(t, err, name)
 		assert.Equal(t, want, strings.TrimSpace(string(rc)), name)

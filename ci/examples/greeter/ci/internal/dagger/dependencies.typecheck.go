@@ -919,8 +919,10 @@ type VoiceTestAllOpts struct {
 // against the pinned SDK, the gitops code with a loopback git server), the
 // example service, the example's Dagger module (typecheck tag) and
 // deploy/, with a JUnit report each. Tests that need tools the Go image
-// lacks skip themselves (cosign, gitlab-ci-local); deploy/'s control-plane
-// tests see VOICE_TEST_NO_CONTROL_PLANE=1 and skip.
+// lacks skip themselves (cosign, gitlab-ci-local). deploy/ runs with
+// -short, under which its control-plane tests skip when kube-apiserver and
+// etcd are not built (.ci/test on a machine runs them), and the container
+// sets VOICE_TEST_NO_CONTROL_PLANE=1 for any test that needs to know.
 //
 //	dagger call test-all reports export --path=reports/test
 //	exit "$(cat reports/test/exit-code)"
