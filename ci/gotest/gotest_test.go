@@ -269,3 +269,34 @@ func needGotestsum(t *testing.T) {
 		t.Skip("gotestsum not on PATH; .ci/setup installs it")
 	}
 }
+
+// TestRepositoryModulesMatchCITest: the modules test-all runs are the ones
+// .ci/test runs, with the same directories, tags and race detector, so
+// GitLab's test job and the README's test command test the same things.
+func TestRepositoryModulesMatchCITest(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", ".ci", "test"))
+	if os.IsNotExist(err) {
+		t.Skip(".ci/test is not in this checkout")
+	}
+	require.NoError(t, err)
+	var fromScript []Module
+	for _, line := range strings.Split(string(script), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "if [ -f deploy/go.mod ]; then"))
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "run_module" || strings.HasPrefix(f[1], "()") {
+			continue
+		}
+		m := Module{Name: f[1], Dir: f[2], Race: f[4] == "race"}
+		if tags := strings.Trim(f[3], `"`); tags != "" {
+			m.Tags = []string{tags}
+		}
+		fromScript = append(fromScript, m)
+	}
+	require.NotEmpty(t, fromScript, "no run_module lines found in .ci/test")
+	var ours []Module
+	for _, m := range RepositoryModules {
+		m.Optional, m.Short = false, false
+		ours = append(ours, m)
+	}
+	assert.ElementsMatch(t, fromScript, ours)
+}
