@@ -165,6 +165,22 @@ func TestModuleSchema(t *testing.T) {
 	require.NoError(t, s.Check(Call{Words: strings.Fields("dagger call --go-image=mirror/golang:1 test --race=false check")}))
 }
 
+// TestModuleFunctionsAreSmall: no function of the module takes more than
+// 12 arguments; what several steps share is set once on an object
+// (with-registry-auth, with-signing-key, deploy-repo) instead.
+func TestModuleFunctionsAreSmall(t *testing.T) {
+	s := loadModule(t)
+	for name, o := range s.Objects {
+		if o.Core {
+			continue
+		}
+		for fn, f := range o.Functions {
+			assert.LessOrEqual(t, len(f.Args), 12, "%s.%s takes %d arguments", name, fn, len(f.Args))
+		}
+	}
+	assert.LessOrEqual(t, len(s.Constructor.Args), 12)
+}
+
 func TestModuleIsDocumented(t *testing.T) {
 	assert.Empty(t, loadModule(t).MissingDocs(), "every function and argument needs a doc comment: it is the dagger call --help text")
 }
