@@ -24,6 +24,11 @@ func TestTransportAuth(t *testing.T) {
 	assert.NotContains(t, basic.String(), testToken)
 	assert.NotContains(t, fmt.Sprintf("%v %+v", a, a), testToken)
 
+	// A GitLab deploy token is sent with its own user name (deploy-repo --token-user).
+	a, _, err = transportAuth("https://gitlab.com/acme/deploy.git", Auth{Token: testToken, Username: "gitlab+deploy-token-7"})
+	require.NoError(t, err)
+	assert.Equal(t, &githttp.BasicAuth{Username: "gitlab+deploy-token-7", Password: testToken}, a)
+
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	block, err := xssh.MarshalPrivateKey(priv, "")
