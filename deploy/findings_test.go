@@ -194,3 +194,17 @@ func TestReviewJobsNeedNoProtectedVariableFromUnprotectedBranches(t *testing.T) 
 		}
 	}
 }
+
+// Breakage 1 without a cluster: `kubectl apply -k deploy/flux` must contain
+// the Namespace voice (restricted) and no Namespace flux-system (kustomize's
+// namespace transformer renamed voice to flux-system).
+func TestFluxBuildHasTheVoiceNamespace(t *testing.T) {
+	var names []string
+	for _, o := range decodeAll(t, buildKrusty(t, "flux")) {
+		if ns, ok := o.(*corev1.Namespace); ok {
+			names = append(names, ns.Name)
+			assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"], ns.Name)
+		}
+	}
+	assert.Equal(t, []string{"voice"}, names)
+}
