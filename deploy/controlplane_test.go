@@ -55,9 +55,16 @@ func ensureNamespace(t *testing.T, c client.Client, name string) {
 	}
 }
 
-// notWorkload: everything but workloads can become ready without a
-// controller-manager; workloads are checked with DryRunPod.
-func notWorkload(u *unstructured.Unstructured) bool { return !controlplane.Workloads[u.GetKind()] }
+// notWorkload selects what becomes ready without a controller-manager:
+// not workloads (checked with DryRunPod instead), nor the kinds whose
+// status only a controller writes (kstatus waits for observedGeneration).
+func notWorkload(u *unstructured.Unstructured) bool {
+	switch u.GetKind() {
+	case "PodDisruptionBudget", "HorizontalPodAutoscaler", "PersistentVolumeClaim":
+		return false
+	}
+	return !controlplane.Workloads[u.GetKind()]
+}
 
 var bootstrapOnce sync.Once
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	fluxopv1 "github.com/controlplaneio-fluxcd/flux-operator/api/v1"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+
+	"gitlab.com/acme/voice-agent/deploy/internal/resourceset"
 )
 
 // Breakage 4: the gitlab-runner chart mounts the Secret named by
@@ -207,4 +210,29 @@ func TestFluxBuildHasTheVoiceNamespace(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"voice"}, names)
+}
+
+// The pull path's ResourceSet template and the push path's component give
+// a review namespace the same quota and limits.
+func TestReviewQuotaSameOnBothPaths(t *testing.T) {
+	var rs fluxopv1.ResourceSet
+	raw, err := os.ReadFile(filepath.Join("review-apps", "resourceset.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.UnmarshalStrict(raw, &rs))
+	objs, err := resourceset.Render(rs.Spec.ResourcesTemplate, map[string]any{"id": "3", "sha": strings.Repeat("a", 40)})
+	require.NoError(t, err)
+	specs := map[string]any{}
+	for _, o := range objs {
+		if o.GetKind() == "ResourceQuota" || o.GetKind() == "LimitRange" {
+			assert.Equal(t, "voice-mr-3", o.GetNamespace())
+			specs[o.GetKind()] = o.Object["spec"]
+		}
+	}
+	for kind, file := range map[string]string{"ResourceQuota": "resourcequota.yaml", "LimitRange": "limitrange.yaml"} {
+		raw, err := os.ReadFile(filepath.Join("review", "namespace", file))
+		require.NoError(t, err)
+		var obj map[string]any
+		require.NoError(t, yaml.Unmarshal(raw, &obj))
+		assert.Equal(t, obj["spec"], specs[kind], kind)
+	}
 }

@@ -138,9 +138,12 @@ func Apply(ctx context.Context, kube client.Client, owner ssa.Owner, name, names
 	}
 	opts := ssa.DefaultApplyOptions()
 	opts.Force = o.Force
-	cs, err := m.ApplyAllStaged(ctx, objects, opts)
-	if err != nil {
-		return Result{Objects: objects}, fmt.Errorf("apply %s: %w", name, err)
+	cs := ssa.NewChangeSet()
+	if len(objects) > 0 {
+		var err error
+		if cs, err = m.ApplyAllStaged(ctx, objects, opts); err != nil {
+			return Result{Objects: objects}, fmt.Errorf("apply %s: %w", name, err)
+		}
 	}
 	res := Result{Objects: objects, ChangeSet: cs, Inventory: cs.ToObjMetadataSet()}
 	if o.Prune && len(previous) > 0 {
