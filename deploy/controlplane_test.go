@@ -56,14 +56,16 @@ func ensureNamespace(t *testing.T, c client.Client, name string) {
 }
 
 // notWorkload selects what becomes ready without a controller-manager:
-// not workloads (checked with DryRunPod instead), nor the kinds whose
-// status only a controller writes (kstatus waits for observedGeneration).
+// core, networking and RBAC objects. Not workloads (checked with DryRunPod
+// instead), nor kinds whose status only a controller writes.
 func notWorkload(u *unstructured.Unstructured) bool {
-	switch u.GetKind() {
-	case "PodDisruptionBudget", "HorizontalPodAutoscaler", "PersistentVolumeClaim":
+	switch u.GroupVersionKind().Group {
+	case "", "networking.k8s.io", "rbac.authorization.k8s.io":
+		// Custom resources (Flux's) become ready through their controllers.
+	default:
 		return false
 	}
-	return !controlplane.Workloads[u.GetKind()]
+	return u.GetKind() != "PersistentVolumeClaim"
 }
 
 var bootstrapOnce sync.Once

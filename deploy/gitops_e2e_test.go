@@ -246,7 +246,7 @@ func TestReviewAppPullPath(t *testing.T) {
 	sts := statefulSet(t, cl.Client, ns, "voice-agent")
 	c := sts.Spec.Template.Spec.Containers[0]
 	assert.Equal(t, agent+"/review:"+sha, c.Image)
-	assert.Equal(t, "mr-7", sts.Labels["app.kubernetes.io/instance"])
+	assert.Equal(t, "review", sts.Labels["app.kubernetes.io/instance"])
 	assertReviewKey(t, cl.Client, ns, c)
 	require.NoError(t, controlplane.DryRunPod(ctx, cl.Client, workloadsOf(app.Objects)[0]))
 

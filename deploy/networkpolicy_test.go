@@ -198,7 +198,6 @@ func TestNetworkPolicySemantics(t *testing.T) {
 		"production (Flux build of ./voice)": decodeAll(t, buildFlux(t, "./voice", map[string]any{"path": "./voice", "prune": true})),
 		"review app, pull path (./review/app)": decodeAll(t, buildFlux(t, "./review/app", map[string]any{
 			"path": "./review/app", "prune": true, "targetNamespace": "voice-mr-7",
-			"commonMetadata": map[string]any{"labels": map[string]any{"app.kubernetes.io/instance": "mr-7"}},
 		})),
 	}
 	for name, objs := range builds {
