@@ -267,6 +267,7 @@ func TestReviewAppPullPath(t *testing.T) {
 	// The merge request is closed: no inputs, the operator prunes.
 	pruned, err := fluxapply.Apply(ctx, cl.Client, operator, rs.Name, rs.Namespace, nil, applied.Inventory, fluxapply.Options{Prune: true})
 	require.NoError(t, err)
+	require.NotNil(t, pruned.Pruned, "the closed merge request's objects are pruned")
 	subjects := pruned.Pruned.ToMap()
 	assert.Equal(t, ssa.DeletedAction, subjects["Namespace/"+ns], "pruned: %v", subjects)
 	assert.Equal(t, before, productionSnapshot(t, cl.Client))
