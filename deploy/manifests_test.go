@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
+	fluxopv1 "github.com/controlplaneio-fluxcd/flux-operator/api/v1"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	notificationv1 "github.com/fluxcd/notification-controller/api/v1"
 	notificationv1beta3 "github.com/fluxcd/notification-controller/api/v1beta3"
@@ -24,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
@@ -32,7 +34,7 @@ import (
 )
 
 // kustomizations are the directories of this repository that are built.
-var kustomizations = []string{"voice", "review", "flux", "dagger-engine"}
+var kustomizations = []string{"voice", "review", "review/app", "review-apps", "flux", "dagger-engine"}
 
 // typeOf returns an empty typed object for apiVersion/kind, or nil.
 func typeOf(apiVersion, kind string) any {
@@ -67,6 +69,20 @@ func typeOf(apiVersion, kind string) any {
 		return &notificationv1beta3.Provider{}
 	case "notification.toolkit.fluxcd.io/v1beta3/Alert":
 		return &notificationv1beta3.Alert{}
+	case "fluxcd.controlplane.io/v1/ResourceSet":
+		return &fluxopv1.ResourceSet{}
+	case "fluxcd.controlplane.io/v1/ResourceSetInputProvider":
+		return &fluxopv1.ResourceSetInputProvider{}
+	case "v1/ConfigMap":
+		return &corev1.ConfigMap{}
+	case "v1/Secret":
+		return &corev1.Secret{}
+	case "v1/ResourceQuota":
+		return &corev1.ResourceQuota{}
+	case "v1/LimitRange":
+		return &corev1.LimitRange{}
+	case "rbac.authorization.k8s.io/v1/RoleBinding":
+		return &rbacv1.RoleBinding{}
 	}
 	return nil
 }
@@ -220,15 +236,16 @@ func TestVoiceApp(t *testing.T) {
 	require.Len(t, sts.Spec.VolumeClaimTemplates, 1)
 	assert.Equal(t, "data", sts.Spec.VolumeClaimTemplates[0].Name)
 
-	// Selectors carry the instance, so review apps stay apart.
+	// The instance is a label, not a selector: review apps are kept apart
+	// by their namespaces (see TestNetworkPolicy for why).
 	svc := findObject[*corev1.Service](t, objs)
-	assert.Equal(t, "voice", svc.Spec.Selector["app.kubernetes.io/instance"])
+	assert.Equal(t, "voice", svc.Labels["app.kubernetes.io/instance"])
+	assert.Equal(t, map[string]string{"app.kubernetes.io/component": "agent"}, svc.Spec.Selector)
 	hpa := findObject[*autoscalingv2.HorizontalPodAutoscaler](t, objs)
 	assert.Equal(t, "StatefulSet", hpa.Spec.ScaleTargetRef.Kind)
 	assert.Equal(t, sts.Name, hpa.Spec.ScaleTargetRef.Name)
 	findObject[*policyv1.PodDisruptionBudget](t, objs)
-	np := findObject[*networkingv1.NetworkPolicy](t, objs)
-	assert.Equal(t, "voice", np.Spec.PodSelector.MatchLabels["app.kubernetes.io/instance"])
+	findObject[*networkingv1.NetworkPolicy](t, objs)
 	findObject[*networkingv1.Ingress](t, objs)
 }
 
@@ -263,8 +280,9 @@ func TestDaggerEnginePinnedToDaggerJSON(t *testing.T) {
 	assert.True(t, *c.SecurityContext.Privileged)
 	hostPaths := map[string]string{}
 	for _, v := range ds.Spec.Template.Spec.Volumes {
-		require.NotNil(t, v.HostPath, v.Name)
-		hostPaths[v.HostPath.Path] = v.Name
+		if v.HostPath != nil {
+			hostPaths[v.HostPath.Path] = v.Name
+		}
 	}
 	assert.Contains(t, hostPaths, "/run/dagger")
 	assert.Contains(t, hostPaths, "/var/lib/dagger", "persistent cache on the node")

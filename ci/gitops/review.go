@@ -27,6 +27,13 @@ import (
 // reconciles review/ with prune: adding an overlay deploys the review app,
 // removing it (and its entry) prunes it. The functions below maintain both
 // through Apply: validated, idempotent and safe against concurrent writers.
+//
+// Each overlay puts its app into its own namespace, voice-mr-<N>, and
+// includes the component review/namespace/ of the deploy repository (the
+// Namespace with restricted Pod Security, a quota, default limits and the
+// review app's own Secret): a review app never shares production's
+// namespace, Secret or selectors. Review refuses to write an overlay when
+// that component is missing.
 
 // ReviewOptions describes a review app.
 type ReviewOptions struct {
@@ -88,6 +95,13 @@ func (o *ReviewOptions) defaults() error {
 }
 
 func overlayName(mr int) string { return "mr-" + strconv.Itoa(mr) }
+
+// ReviewNamespace is the namespace of merge request mr's review app.
+func ReviewNamespace(mr int) string { return "voice-mr-" + strconv.Itoa(mr) }
+
+// NamespaceComponent is the directory, inside the review directory, of the
+// kustomize Component every review overlay includes.
+const NamespaceComponent = "namespace"
 
 // Review writes (or updates) the overlay review/mr-<N>/ for a merge request
 // and lists it in review/kustomization.yaml: name prefix mr-<N>-, instance
@@ -246,14 +260,25 @@ func OverlayFiles(root, base, overlay string, mr int, host string, ref imageref.
 	if err != nil {
 		return nil, err
 	}
+	component := path.Join(path.Dir(overlay), NamespaceComponent)
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(component), "kustomization.yaml")); err != nil {
+		return nil, fmt.Errorf("the deploy repository has no %s/kustomization.yaml (the review namespace, quota and Secret): copy deploy/review/%s from the app repository into it first",
+			component, NamespaceComponent)
+	}
 	name := overlayName(mr)
 	k := types.Kustomization{
 		TypeMeta:   types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
 		NamePrefix: name + "-",
+		// Its own namespace: kustomize also renames the component's
+		// Namespace object to this one.
+		Namespace:  ReviewNamespace(mr),
 		Resources:  []string{filepath.ToSlash(rel)},
+		Components: []string{"../" + NamespaceComponent},
+		// The instance goes on labels only: selectors stay as the base has
+		// them (the namespace keeps review apps apart), since rewriting
+		// selectors would also rewrite the NetworkPolicy's DNS peer.
 		Labels: []types.Label{{
-			Pairs:            map[string]string{"app.kubernetes.io/instance": name},
-			IncludeSelectors: true,
+			Pairs: map[string]string{"app.kubernetes.io/instance": name},
 		}, {
 			Pairs: map[string]string{"review.gitops/merge-request": strconv.Itoa(mr)},
 		}},

@@ -62,8 +62,19 @@ images:
 	files["plain/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
 	files["plain/deployment.yaml"] = deploymentYAML
 	files["plain/service.yaml"] = serviceYAML
+	for _, dir := range []string{"review", "apps/review"} {
+		files[dir+"/namespace/kustomization.yaml"] = namespaceComponentYAML
+		files[dir+"/namespace/namespace.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: review\n"
+	}
 	return files
 }
+
+// namespaceComponentYAML stands for deploy/review/namespace: a Component
+// with the review namespace (renamed by the overlay's namespace).
+const namespaceComponentYAML = `apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources: [namespace.yaml]
+`
 
 // buildRemote checks out the remote's main branch and builds dir with krusty.
 func buildRemote(t *testing.T, srv *gitServer, dir string) string {
@@ -96,6 +107,10 @@ func TestReviewLifecycle(t *testing.T) {
 	assert.Contains(t, out, "secretName: mr-42-voice-tls")
 	assert.Contains(t, out, "image: "+agentRepo+"@"+testDigest)
 	assert.Contains(t, out, "app.kubernetes.io/instance: mr-42")
+	// Its own namespace, the component's Namespace renamed to it.
+	assert.Regexp(t, `kind: Namespace\nmetadata:\n(    .*\n|  labels:\n)*  name: voice-mr-42\n`, out)
+	assert.Contains(t, out, "  namespace: voice-mr-42\n")
+	assert.NotContains(t, out, "namespace: voice\n")
 	assert.NotContains(t, out, "voice.example.com")
 
 	// Idempotent.
@@ -229,6 +244,9 @@ func TestReviewOverlayOnRealBase(t *testing.T) {
 	}
 	root := t.TempDir()
 	require.NoError(t, exec.Command("cp", "-r", base, filepath.Join(root, "voice")).Run())
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "review"), 0o755))
+	require.NoError(t, exec.Command("cp", "-r", filepath.Join("..", "..", "deploy", "review", NamespaceComponent),
+		filepath.Join(root, "review", NamespaceComponent)).Run())
 	ref := agentRef(t)
 	for _, mr := range []int{1, 2} {
 		files, err := OverlayFiles(root, "voice", "review/"+overlayName(mr), mr, overlayName(mr)+".review.example.com", ref, "")
@@ -247,4 +265,20 @@ func TestReviewOverlayOnRealBase(t *testing.T) {
 	assert.Contains(t, string(out), "host: mr-1.review.example.com")
 	assert.Contains(t, string(out), "host: mr-2.review.example.com")
 	assert.Contains(t, string(out), "@"+testDigest)
+}
+
+// TestReviewNeedsTheNamespaceComponent: without review/namespace (the
+// namespace, quota and the review app's own Secret) no overlay is written.
+func TestReviewNeedsTheNamespaceComponent(t *testing.T) {
+	files := reviewFixture()
+	delete(files, "review/namespace/kustomization.yaml")
+	delete(files, "review/namespace/namespace.yaml")
+	srv := newGitServer(t, files)
+	before := srv.refs(t)
+	_, err := Review(context.Background(), ReviewOptions{
+		Repo: srv.repo(testToken), MR: 9, Image: agentRepo + "@" + testDigest, Domain: "review.example.com",
+	})
+	require.ErrorContains(t, err, "review/namespace/kustomization.yaml")
+	assert.ErrorContains(t, err, "copy deploy/review/namespace")
+	assert.Equal(t, before, srv.refs(t))
 }
