@@ -85,8 +85,16 @@ func TestGitLabPipelines(t *testing.T) {
 		want []string
 	}{
 		{
-			name: "merge request",
-			vars: map[string]string{"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "42", "CI_COMMIT_BRANCH": "", "CI_DEFAULT_BRANCH": "main"},
+			// An ordinary branch or a fork gets no protected variable, so
+			// no job of its pipeline may need one: the cluster pulls its
+			// review app (deploy/review-apps).
+			name: "merge request from an unprotected branch",
+			vars: map[string]string{"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "42", "CI_COMMIT_BRANCH": "", "CI_DEFAULT_BRANCH": "main", "CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED": "false"},
+			want: []string{"build", "eval", "test"},
+		},
+		{
+			name: "merge request from a protected branch: push-path review app",
+			vars: map[string]string{"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "42", "CI_COMMIT_BRANCH": "", "CI_DEFAULT_BRANCH": "main", "CI_MERGE_REQUEST_SOURCE_BRANCH_PROTECTED": "true"},
 			want: []string{"build", "eval", "review", "stop-review (manual)", "test"},
 		},
 		{
