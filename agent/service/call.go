@@ -191,4 +191,3 @@ func metricLabel(v string) string {
 	}
 	return "other"
 }
-
