@@ -94,7 +94,7 @@ func newSecHarness(t testing.TB, api *realtimetest.Server, dbPath string, opts s
 	h.store, err = schedule.Open(ctx, dbPath)
 	require.NoError(t, err)
 	var base string
-	h.counter, base = countingProxy(t, api.URL)
+	h.counter, base = countingProxy(t, api.URL())
 	v, err := webhook.NewVerifier(secret, nil)
 	require.NoError(t, err)
 	h.m = metrics.New("test", "abc")
