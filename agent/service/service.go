@@ -244,12 +244,13 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 // admitWithPolicy applies the media policy, then admits the call.
 func (s *Service) admitWithPolicy(ctx context.Context, call webhook.IncomingCall) (int, error) {
+	media := call.MediaSecurity()
+	if media != webhook.MediaRTP && media != webhook.MediaSRTP {
+		media = "unknown" // omitted or a value this version does not know
+	}
+	s.log.Info("incoming call", "call_id", call.CallID, "sip_media_security", media)
 	if s.srtp && call.MediaSecurity() != webhook.MediaSRTP {
 		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedMedia).Inc()
-		media := call.MediaSecurity()
-		if media != webhook.MediaRTP {
-			media = "unknown" // omitted or a value this version does not know
-		}
 		s.log.Warn("rejecting call: media is not SRTP (VOICE_AGENT_REQUIRE_SRTP=1)", "call_id", call.CallID, "sip_media_security", media)
 		if err := s.calls.Reject(ctx, call.CallID, SIPNotAcceptableHere); err != nil {
 			return http.StatusBadGateway, err
