@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 )
 
 // Client event types (sent to the API).
@@ -225,6 +227,10 @@ func ClientEventType(ev any) string {
 		return e.Type
 	case *ResponseCreate:
 		return e.Type
+	case oarealtime.RealtimeClientEventUnionParam:
+		if t := e.GetType(); t != nil {
+			return *t
+		}
 	}
 	return ""
 }

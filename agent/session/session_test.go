@@ -33,7 +33,13 @@ func TestObjectIsTheDocumentedSessionShape(t *testing.T) {
 	assert.Equal(t, "realtime", got["type"])
 	assert.Equal(t, "gpt-realtime", got["model"])
 	assert.Equal(t, []any{"audio"}, got["output_modalities"])
-	assert.Equal(t, map[string]any{"output": map[string]any{"voice": "marin"}}, got["audio"])
+	assert.Equal(t, map[string]any{
+		"output": map[string]any{"voice": "marin"},
+		"input": map[string]any{
+			"transcription":  map[string]any{"model": "gpt-4o-mini-transcribe"},
+			"turn_detection": map[string]any{"type": "server_vad", "create_response": true, "interrupt_response": true},
+		},
+	}, got["audio"], "input transcription on, so the agent sees caller turns")
 	tools := got["tools"].([]any)
 	require.Len(t, tools, 6)
 	first := tools[0].(map[string]any)
@@ -67,4 +73,11 @@ func TestWithToday(t *testing.T) {
 	assert.True(t, strings.HasSuffix(c.Instructions, "\n\nToday is Thursday, 26 November 2026 (2026-11-26), 14:05 EST."), c.Instructions)
 	assert.Equal(t, session.Instructions, session.Default().Instructions, "Default is not changed")
 	require.NoError(t, c.Validate())
+}
+
+func TestGreetingDisclosesTheAutomatedAssistant(t *testing.T) {
+	c := session.Default().WithToday(time.Date(2026, time.November, 26, 14, 5, 0, 0, time.UTC))
+	g := c.Greeting()
+	assert.True(t, strings.HasPrefix(g, c.Instructions), "the greeting keeps the session's instructions (response instructions replace them)")
+	assert.Contains(t, g, "automated assistant")
 }

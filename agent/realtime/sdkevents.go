@@ -1,0 +1,92 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/coder/websocket"
+	"github.com/openai/openai-go/v3"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
+)
+
+// The call loop speaks the SDK's event types (openai-go v3 realtime):
+// client events are RealtimeClientEventUnionParam values, server events
+// RealtimeServerEventUnion, so a protocol change in the SDK breaks the
+// build rather than the call.
+
+// ResponseCreateEvent returns a response.create client event with
+// eventID (so a refusal, e.g. conversation_already_has_active_response,
+// names it) and, if not empty, instructions for this response only.
+func ResponseCreateEvent(eventID, instructions string) oarealtime.RealtimeClientEventUnionParam {
+	ev := &oarealtime.ResponseCreateEventParam{EventID: openai.String(eventID)}
+	if instructions != "" {
+		ev.Response.Instructions = openai.String(instructions)
+	}
+	return oarealtime.RealtimeClientEventUnionParam{OfResponseCreate: ev}
+}
+
+// FunctionCallOutputEvent returns the conversation.item.create client
+// event answering the function call callID with output.
+func FunctionCallOutputEvent(eventID, callID, output string) oarealtime.RealtimeClientEventUnionParam {
+	return oarealtime.RealtimeClientEventUnionParam{OfConversationItemCreate: &oarealtime.ConversationItemCreateEventParam{
+		EventID: openai.String(eventID),
+		Item: oarealtime.ConversationItemUnionParam{OfFunctionCallOutput: &oarealtime.RealtimeConversationItemFunctionCallOutputParam{
+			CallID: callID, Output: output,
+		}},
+	}}
+}
+
+// SystemMessageEvent returns a conversation.item.create client event with
+// a system message (e.g. a failed transfer the model must know about).
+func SystemMessageEvent(eventID, text string) oarealtime.RealtimeClientEventUnionParam {
+	return oarealtime.RealtimeClientEventUnionParam{OfConversationItemCreate: &oarealtime.ConversationItemCreateEventParam{
+		EventID: openai.String(eventID),
+		Item: oarealtime.ConversationItemUnionParam{OfRealtimeSystemMessageItem: &oarealtime.RealtimeConversationItemSystemMessageParam{
+			Content: []oarealtime.RealtimeConversationItemSystemMessageContentParam{{Text: openai.String(text)}},
+		}},
+	}}
+}
+
+// NextEvent reads the next server event as the SDK's union type. Events
+// that are not a JSON object with a string "type" are returned as errors
+// wrapping ErrBadEvent; the connection stays usable. A normal close is
+// ErrClosed.
+func (c *Conn) NextEvent(ctx context.Context) (oarealtime.RealtimeServerEventUnion, error) {
+	var ev oarealtime.RealtimeServerEventUnion
+	_, data, err := c.ws.Read(ctx)
+	if err != nil {
+		switch websocket.CloseStatus(err) {
+		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+			return ev, ErrClosed
+		}
+		return ev, fmt.Errorf("realtime: read: %w", err)
+	}
+	if err := DecodeServerEvent(data, &ev); err != nil {
+		return ev, fmt.Errorf("%w: %w", ErrBadEvent, err)
+	}
+	return ev, nil
+}
+
+// DecodeServerEvent decodes one server event into the SDK's union.
+func DecodeServerEvent(data []byte, ev *oarealtime.RealtimeServerEventUnion) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return errors.New("realtime: event is not a JSON object")
+	}
+	var envelope struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &envelope); err != nil {
+		return fmt.Errorf("realtime: decode event: %w", err)
+	}
+	if envelope.Type == "" {
+		return errors.New(`realtime: event has no "type"`)
+	}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return fmt.Errorf("realtime: decode %s: %w", envelope.Type, err)
+	}
+	return nil
+}
