@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/openai/openai-go/v3"
 	oarealtime "github.com/openai/openai-go/v3/realtime"
+	"github.com/openai/openai-go/v3/shared"
 )
 
 // The call loop speaks the SDK's event types (openai-go v3 realtime):
@@ -17,11 +18,18 @@ import (
 // RealtimeServerEventUnion, so a protocol change in the SDK breaks the
 // build rather than the call.
 
+// MetadataRequest is the response metadata key holding the event_id of
+// the response.create that asked for the response.
+const MetadataRequest = "request"
+
 // ResponseCreateEvent returns a response.create client event with
 // eventID (so a refusal, e.g. conversation_already_has_active_response,
 // names it) and, if not empty, instructions for this response only.
 func ResponseCreateEvent(eventID, instructions string) oarealtime.RealtimeClientEventUnionParam {
 	ev := &oarealtime.ResponseCreateEventParam{EventID: openai.String(eventID)}
+	// The API echoes a response's metadata in response.created/done: it
+	// tells which response.create a response answers.
+	ev.Response.Metadata = shared.Metadata{MetadataRequest: eventID}
 	if instructions != "" {
 		ev.Response.Instructions = openai.String(instructions)
 	}

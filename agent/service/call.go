@@ -110,7 +110,7 @@ type callMachine struct {
 	phase phase
 	// Responses: at most one is active (response.created .. response.done).
 	active       string            // id of the active response
-	inflight     []string          // our response.create event_ids not yet matched to a response.created
+	inflight     []string          // our response.create event_ids not yet answered (response.created or error)
 	purpose      map[string]string // event_id of each response.create -> "greeting" or "follow-up"
 	wantResponse bool              // tool outputs wait for a response.create
 	// The response that must finish speaking before the call ends or is
@@ -262,18 +262,18 @@ func (m *callMachine) handle(ctx context.Context, u oarealtime.RealtimeServerEve
 			m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == ev.Error.EventID })
 			m.wantResponse = m.wantResponse || p != "greeting"
 			if m.finalCreate == ev.Error.EventID {
-				m.final, m.finalCreate = "", "" // it was not the response we took for it
+				m.finalCreate = "" // asked for again
 			}
 		}
 	case oarealtime.ResponseCreatedEvent:
 		m.active = ev.Response.ID
-		if len(m.inflight) > 0 {
-			// The API does not say which response.create a response answers:
-			// take the oldest one waiting (a refusal corrects it).
-			if m.finalCreate == m.inflight[0] && m.final == "" {
+		// Our responses carry the event_id of their response.create in
+		// their metadata; others were started by turn detection.
+		if req := ev.Response.Metadata[realtime.MetadataRequest]; req != "" && slices.Contains(m.inflight, req) {
+			m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == req })
+			if req == m.finalCreate {
 				m.final = ev.Response.ID
 			}
-			m.inflight = m.inflight[1:]
 		}
 	case oarealtime.ResponseFunctionCallArgumentsDoneEvent:
 		m.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
