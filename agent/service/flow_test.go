@@ -27,8 +27,11 @@ const goodbye = "Thank you for calling Harbor Behavioral Health. Goodbye!"
 func endingCall() rt.Model {
 	return receptionist(
 		func(text string) []rt.Output {
-			if text == "Wait, one more thing." {
+			switch text {
+			case "Wait, one more thing.":
 				return []rt.Output{rt.Say("Of course, what else can I do for you?")}
+			case "Anything on March 2nd?":
+				return []rt.Output{rt.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}
 			}
 			return []rt.Output{rt.CallTool(session.ToolEndCall, `{"reason":"caller done"}`)}
 		},
@@ -128,6 +131,11 @@ func TestCallerInterruptingTheGoodbyeKeepsTheCall(t *testing.T) {
 	require.NoError(t, err, "%s", dump(call))
 	bye, _ := call.ResponseSaying(goodbye)
 	assert.Equal(t, "cleared", bye.Audio, "the caller cut the goodbye off")
+	// The agent still serves the caller: a tool call is answered.
+	require.NoError(t, call.CallerSays(c, "Anything on March 2nd?"))
+	_, err = call.WaitClientEvent(c, "conversation.item.create", 2)
+	require.NoError(t, err, "the agent answers the next tool call: %s", dump(call))
+	assert.Contains(t, toolOutputs(t, call)[session.ToolCheckAvailability][0], "slots")
 	assert.False(t, call.HungUp(), "the call goes on")
 	call.CallerHangsUp()
 	require.NoError(t, call.WaitEnded(c))
@@ -176,7 +184,9 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 	call := h.api.NewCall()
 	call.SetModel(receptionist(
 		func(string) []rt.Output { return []rt.Output{rt.CallTool(session.ToolTransferToHuman, ``)} },
-		func(string, string) []rt.Output { return []rt.Output{rt.Say("Sorry, why would you like to talk to someone?")} }))
+		func(string, string) []rt.Output {
+			return []rt.Output{rt.Say("Sorry, why would you like to talk to someone?")}
+		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
 	require.NoError(t, call.CallerSays(c, "Give me a person."))
