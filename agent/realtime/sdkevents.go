@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/coder/websocket"
@@ -58,43 +57,54 @@ func SystemMessageEvent(eventID, text string) oarealtime.RealtimeClientEventUnio
 	}}
 }
 
-// NextEvent reads the next server event as the SDK's union type. Events
-// that are not a JSON object with a string "type" are returned as errors
-// wrapping ErrBadEvent; the connection stays usable. A normal close is
-// ErrClosed.
-func (c *Conn) NextEvent(ctx context.Context) (oarealtime.RealtimeServerEventUnion, error) {
-	var ev oarealtime.RealtimeServerEventUnion
+// Server event types of the SIP output audio buffer.
+const (
+	EventOutputAudioBufferStarted = "output_audio_buffer.started"
+	EventOutputAudioBufferStopped = "output_audio_buffer.stopped"
+	EventOutputAudioBufferCleared = "output_audio_buffer.cleared"
+)
+
+// RawEvent is one server event: its type, and its JSON for Decode into
+// the SDK's event struct of that type (e.g. oarealtime.ResponseDoneEvent).
+// Only the events a reader acts on are decoded: audio and transcript
+// deltas are many and cost nothing when skipped.
+type RawEvent struct {
+	Type string
+	Raw  []byte
+}
+
+// Decode decodes the event into v, an SDK event struct.
+func (e RawEvent) Decode(v any) error {
+	if err := json.Unmarshal(e.Raw, v); err != nil {
+		return fmt.Errorf("%w: decode %s: %w", ErrBadEvent, e.Type, err)
+	}
+	return nil
+}
+
+// NextEvent reads the next server event. Events that are not a JSON
+// object with a string "type" are returned as errors wrapping
+// ErrBadEvent; the connection stays usable. A normal close is ErrClosed.
+func (c *Conn) NextEvent(ctx context.Context) (RawEvent, error) {
 	_, data, err := c.ws.Read(ctx)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-			return ev, ErrClosed
+			return RawEvent{}, ErrClosed
 		}
-		return ev, fmt.Errorf("realtime: read: %w", err)
+		return RawEvent{}, fmt.Errorf("realtime: read: %w", err)
 	}
-	if err := DecodeServerEvent(data, &ev); err != nil {
-		return ev, fmt.Errorf("%w: %w", ErrBadEvent, err)
-	}
-	return ev, nil
-}
-
-// DecodeServerEvent decodes one server event into the SDK's union.
-func DecodeServerEvent(data []byte, ev *oarealtime.RealtimeServerEventUnion) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return errors.New("realtime: event is not a JSON object")
+		return RawEvent{}, fmt.Errorf("%w: realtime: event is not a JSON object", ErrBadEvent)
 	}
 	var envelope struct {
 		Type string `json:"type"`
 	}
 	if err := json.Unmarshal(data, &envelope); err != nil {
-		return fmt.Errorf("realtime: decode event: %w", err)
+		return RawEvent{}, fmt.Errorf("%w: realtime: decode event: %w", ErrBadEvent, err)
 	}
 	if envelope.Type == "" {
-		return errors.New(`realtime: event has no "type"`)
+		return RawEvent{}, fmt.Errorf(`%w: realtime: event has no "type"`, ErrBadEvent)
 	}
-	if err := json.Unmarshal(data, ev); err != nil {
-		return fmt.Errorf("realtime: decode %s: %w", envelope.Type, err)
-	}
-	return nil
+	return RawEvent{Type: envelope.Type, Raw: data}, nil
 }

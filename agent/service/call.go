@@ -229,7 +229,7 @@ func (m *callMachine) run(ctx context.Context) string {
 }
 
 type readResult struct {
-	ev  oarealtime.RealtimeServerEventUnion
+	ev  realtime.RawEvent
 	err error
 }
 
@@ -249,53 +249,90 @@ func (m *callMachine) read(ctx context.Context, out chan<- readResult, stop <-ch
 	}
 }
 
-// handle is the transition function.
-func (m *callMachine) handle(ctx context.Context, u oarealtime.RealtimeServerEventUnion) (bool, string) {
-	switch ev := u.AsAny().(type) {
-	case oarealtime.RealtimeErrorEvent:
-		m.s.m.RealtimeErrors.WithLabelValues(metricLabel(ev.Error.Type)).Inc()
-		m.log.Error("realtime error event", "type", ev.Error.Type, "code", ev.Error.Code, "message", ev.Error.Message, "client_event_id", ev.Error.EventID)
-		if p, ours := m.purpose[ev.Error.EventID]; ours {
-			// Our response.create was refused (e.g. a response started by
-			// turn detection got there first): a follow-up is asked for
-			// again when the active response is done.
-			m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == ev.Error.EventID })
-			m.wantResponse = m.wantResponse || p != "greeting"
-			if m.finalCreate == ev.Error.EventID {
-				m.finalCreate = "" // asked for again
-			}
+// handle is the transition function. Events are decoded into the SDK's
+// event types; only those the machine acts on are decoded at all.
+func (m *callMachine) handle(ctx context.Context, raw realtime.RawEvent) (bool, string) {
+	decode := func(v any) bool {
+		if err := raw.Decode(v); err != nil {
+			m.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
+			m.log.Warn("ignoring malformed server event", "err", err)
+			return false
 		}
-	case oarealtime.ResponseCreatedEvent:
-		m.active = ev.Response.ID
-		// Our responses carry the event_id of their response.create in
-		// their metadata; others were started by turn detection.
-		if req := ev.Response.Metadata[realtime.MetadataRequest]; req != "" && slices.Contains(m.inflight, req) {
-			m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == req })
-			if req == m.finalCreate {
-				m.final = ev.Response.ID
-			}
+		return true
+	}
+	switch raw.Type {
+	case realtime.EventError:
+		var ev oarealtime.RealtimeErrorEvent
+		if decode(&ev) {
+			m.apiError(ev.Error)
 		}
-	case oarealtime.ResponseFunctionCallArgumentsDoneEvent:
-		m.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
-	case oarealtime.ResponseDoneEvent:
-		return m.responseDone(ctx, ev.Response)
-	case oarealtime.RealtimeServerEventOutputAudioBufferStopped:
-		if ev.ResponseID == m.final && m.final != "" {
+	case realtime.EventResponseCreated:
+		var ev oarealtime.ResponseCreatedEvent
+		if decode(&ev) {
+			m.responseCreated(ev.Response)
+		}
+	case realtime.EventResponseFunctionCallArgsDone:
+		var ev oarealtime.ResponseFunctionCallArgumentsDoneEvent
+		if decode(&ev) {
+			m.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
+		}
+	case realtime.EventResponseDone:
+		var ev oarealtime.ResponseDoneEvent
+		if decode(&ev) {
+			return m.responseDone(ctx, ev.Response)
+		}
+	case realtime.EventOutputAudioBufferStopped:
+		var ev oarealtime.RealtimeServerEventOutputAudioBufferStopped
+		if decode(&ev) && ev.ResponseID == m.final && m.final != "" {
 			return m.finish(ctx)
 		}
-	case oarealtime.RealtimeServerEventOutputAudioBufferCleared:
-		if ev.ResponseID == m.final && m.final != "" {
+	case realtime.EventOutputAudioBufferCleared:
+		var ev oarealtime.RealtimeServerEventOutputAudioBufferCleared
+		if decode(&ev) && ev.ResponseID == m.final && m.final != "" {
 			return m.interrupted(ctx)
 		}
-	case oarealtime.ConversationItemInputAudioTranscriptionCompletedEvent:
-		// Transcripts are health information: log their shape, never text.
-		m.log.Info("caller turn", "chars", len(ev.Transcript), "phase", m.phase.String())
-	case oarealtime.ResponseAudioTranscriptDoneEvent:
-		m.log.Info("agent turn", "chars", len(ev.Transcript))
-	case oarealtime.SessionCreatedEvent, oarealtime.SessionUpdatedEvent:
-		m.log.Info("session event", "type", u.Type)
+	case realtime.EventInputAudioTranscriptionDone:
+		var ev oarealtime.ConversationItemInputAudioTranscriptionCompletedEvent
+		if decode(&ev) {
+			// Transcripts are health information: log their shape, never text.
+			m.log.Info("caller turn", "chars", len(ev.Transcript), "phase", m.phase.String())
+		}
+	case realtime.EventResponseOutputAudioTranscript:
+		var ev oarealtime.ResponseAudioTranscriptDoneEvent
+		if decode(&ev) {
+			m.log.Info("agent turn", "chars", len(ev.Transcript))
+		}
+	case realtime.EventSessionCreated, realtime.EventSessionUpdated:
+		m.log.Info("session event", "type", raw.Type)
 	}
 	return false, ""
+}
+
+func (m *callMachine) apiError(e oarealtime.RealtimeError) {
+	m.s.m.RealtimeErrors.WithLabelValues(metricLabel(e.Type)).Inc()
+	m.log.Error("realtime error event", "type", e.Type, "code", e.Code, "message", e.Message, "client_event_id", e.EventID)
+	if p, ours := m.purpose[e.EventID]; ours {
+		// Our response.create was refused (e.g. a response started by
+		// turn detection got there first): a follow-up is asked for again
+		// when the active response is done.
+		m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == e.EventID })
+		m.wantResponse = m.wantResponse || p != "greeting"
+		if m.finalCreate == e.EventID {
+			m.finalCreate = "" // asked for again
+		}
+	}
+}
+
+func (m *callMachine) responseCreated(r oarealtime.RealtimeResponse) {
+	m.active = r.ID
+	// Our responses carry the event_id of their response.create in their
+	// metadata; others were started by turn detection.
+	if req := r.Metadata[realtime.MetadataRequest]; req != "" && slices.Contains(m.inflight, req) {
+		m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == req })
+		if req == m.finalCreate {
+			m.final = r.ID
+		}
+	}
 }
 
 func (m *callMachine) responseDone(ctx context.Context, r oarealtime.RealtimeResponse) (bool, string) {
