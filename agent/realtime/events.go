@@ -228,9 +228,16 @@ func ClientEventType(ev any) string {
 	case *ResponseCreate:
 		return e.Type
 	case oarealtime.RealtimeClientEventUnionParam:
-		if t := e.GetType(); t != nil {
-			return *t
+		// The SDK leaves constant types empty until encoded.
+		b, err := json.Marshal(e)
+		if err != nil {
+			return ""
 		}
+		var env struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(b, &env)
+		return env.Type
 	}
 	return ""
 }

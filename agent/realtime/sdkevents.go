@@ -52,7 +52,7 @@ func SystemMessageEvent(eventID, text string) oarealtime.RealtimeClientEventUnio
 	return oarealtime.RealtimeClientEventUnionParam{OfConversationItemCreate: &oarealtime.ConversationItemCreateEventParam{
 		EventID: openai.String(eventID),
 		Item: oarealtime.ConversationItemUnionParam{OfRealtimeSystemMessageItem: &oarealtime.RealtimeConversationItemSystemMessageParam{
-			Content: []oarealtime.RealtimeConversationItemSystemMessageContentParam{{Text: openai.String(text)}},
+			Content: []oarealtime.RealtimeConversationItemSystemMessageContentParam{{Type: "input_text", Text: openai.String(text)}},
 		}},
 	}}
 }
