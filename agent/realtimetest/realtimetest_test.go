@@ -3,6 +3,7 @@ package realtimetest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -151,4 +152,37 @@ func TestHangupClosesTheSidebandAfterItIsRecorded(t *testing.T) {
 	assert.Equal(t, done.AsResponseDoneEvent().Response.ID, h.Audio.Playing, "the hangup is recorded with the audio it cut")
 	assert.Error(t, rt.AfterAudioOf(h, h.Audio.Playing))
 	assert.Equal(t, "cut", call.Responses()[0].Audio)
+}
+
+func TestModelFailureIsAFailedResponse(t *testing.T) {
+	_, call, a, ctx := connect(t, rt.WithModel(rt.ModelFunc(func(context.Context, rt.ResponseRequest) ([]rt.Output, error) {
+		return nil, errors.New("replay has no response here")
+	})))
+	a.send(ctx, `{"type":"response.create"}`)
+	_, ev := a.until(ctx, "response.done")
+	r := ev.AsResponseDoneEvent().Response
+	assert.Equal(t, oarealtime.RealtimeResponseStatusFailed, r.Status)
+	assert.Contains(t, r.JSON.StatusDetails.Raw(), "replay has no response here")
+	assert.Equal(t, "failed", call.Responses()[0].Status)
+}
+
+func TestTranscriptionEventOnlyWhenConfigured(t *testing.T) {
+	srv := rt.New("sk")
+	defer srv.Close()
+	call := srv.NewCall()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/realtime/calls/"+call.ID+"/accept", strings.NewReader(`{"type":"realtime","model":"gpt-realtime"}`))
+	req.Header.Set("Authorization", "Bearer sk")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(srv.URL(), "http", "ws", 1)+"/realtime?call_id="+call.ID, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer sk"}}})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	a := &agent{t: t, ws: ws}
+	require.NoError(t, call.CallerSays(ctx, "Hello?"))
+	seen, _ := a.until(ctx, "response.created") // server VAD is the default: a response starts
+	assert.Equal(t, -1, index(seen, "conversation.item.input_audio_transcription.completed"), "no transcription configured, no transcript event")
+	assert.GreaterOrEqual(t, index(seen, "input_audio_buffer.committed"), 0)
 }

@@ -203,3 +203,38 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 }
 
 var _ = context.Background
+
+// A caller at risk who talks over the crisis message is still transferred:
+// the REFER goes out when the message's audio is cut, not never.
+func TestCrisisTransferGoesAheadWhenTheCallerTalksOverTheMessage(t *testing.T) {
+	h := newHarness(t, 5, 1, rt.WithAudioPace(time.Hour))
+	c := ctx(t)
+	call := h.api.NewCall()
+	call.SetModel(receptionist(
+		func(text string) []rt.Output {
+			if text == "I can't go on." {
+				return []rt.Output{rt.CallTool(session.ToolCrisisEscalation, `{"risk":"self_harm"}`)}
+			}
+			return nil
+		},
+		func(tool, _ string) []rt.Output {
+			if tool == session.ToolCrisisEscalation {
+				return []rt.Output{rt.Say("You can call or text 988 any time. I'm connecting you with a counselor now.")}
+			}
+			return nil
+		}))
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	require.NoError(t, call.CallerSays(c, "I can't go on."))
+	_, err := call.WaitFor(c, "the crisis message's response.done", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("988")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err)
+	assert.Empty(t, call.Referred(), "no REFER while the message plays")
+	require.NoError(t, call.CallerSays(c, "Please, just listen."))
+	require.NoError(t, call.WaitEnded(c), "%s", dump(call))
+	assert.Equal(t, []string{"tel:988"}, call.Referred())
+	msg, _ := call.ResponseSaying("988")
+	assert.Equal(t, "cleared", msg.Audio)
+}
