@@ -55,11 +55,12 @@ func (c *Calls) APIKey() string { return c.apiKey }
 // Accept accepts the incoming SIP call callID with sessionJSON (the
 // documented session object, e.g. session.Config.JSON()) as the body of
 // POST /realtime/calls/{call_id}/accept, sent as the SDK's
-// CallAcceptParams (see AcceptParams).
+// CallAcceptParams. Check the session's shape once with AcceptParams
+// (the service does at start).
 func (c *Calls) Accept(ctx context.Context, callID string, sessionJSON []byte) error {
-	params, err := AcceptParams(sessionJSON)
-	if err != nil {
-		return err
+	var params oarealtime.CallAcceptParams
+	if err := json.Unmarshal(sessionJSON, &params); err != nil {
+		return fmt.Errorf("realtime: session object: %w", err)
 	}
 	if err := c.client.Realtime.Calls.Accept(ctx, callID, params); err != nil {
 		return wrap("accept call", err)
