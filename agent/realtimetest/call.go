@@ -45,6 +45,8 @@ type Call struct {
 	lastStopped  string
 	lastCleared  string
 	audioMs      int64 // the caller's input audio clock
+	paused       bool
+	held         [][]byte
 	timeline     []Event
 	transcript   []Turn
 
@@ -369,6 +371,43 @@ type clientItem struct {
 func (c *Call) handleClient(data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.paused {
+		c.held = append(c.held, append([]byte(nil), data...))
+		return
+	}
+	c.handleClientLocked(data)
+}
+
+// PauseClientEvents holds the agent's events as if the network delayed
+// them; ResumeClientEvents then processes them all at once, in order, with
+// no server activity in between (to reproduce races deterministically,
+// e.g. a response.create arriving while a response is active).
+func (c *Call) PauseClientEvents() {
+	c.mu.Lock()
+	c.paused = true
+	c.mu.Unlock()
+}
+
+// ResumeClientEvents processes the held events and stops holding.
+func (c *Call) ResumeClientEvents() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.paused = false
+	held := c.held
+	c.held = nil
+	for _, data := range held {
+		c.handleClientLocked(data)
+	}
+}
+
+// HeldClientEvents counts the events held by PauseClientEvents.
+func (c *Call) HeldClientEvents() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+func (c *Call) handleClientLocked(data []byte) {
 	var ev clientEvent
 	if err := json.Unmarshal(data, &ev); err != nil || ev.Type == "" {
 		c.record(Event{Kind: KindClient, Raw: append(json.RawMessage(nil), data...)})

@@ -245,3 +245,42 @@ func TestCrisisTransferGoesAheadWhenTheCallerTalksOverTheMessage(t *testing.T) {
 	msg, _ := call.ResponseSaying("988")
 	assert.Equal(t, "cleared", msg.Audio)
 }
+
+// The greeting's response.create reaches the API late, while the response
+// to the caller's first words is active: the API refuses it with
+// conversation_already_has_active_response. The agent must not wait for
+// an answer to it forever: its next response.create (after the tool
+// output) still goes out once the active response is done.
+func TestRefusedResponseCreateDoesNotBlockTheCall(t *testing.T) {
+	h := newHarness(t, 5, 4)
+	c := ctx(t)
+	gate := make(chan struct{})
+	call := h.api.NewCall()
+	call.SetModel(rt.ModelFunc(func(ctx context.Context, req rt.ResponseRequest) ([]rt.Output, error) {
+		if l := last(req); l.Type == "message" && l.Role == "user" {
+			<-gate // the model is still thinking when the greeting's response.create arrives
+			return []rt.Output{rt.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}, nil
+		}
+		if tool, _ := answered(req); tool == session.ToolCheckAvailability {
+			return []rt.Output{rt.Say("Dr. One has four openings.")}, nil
+		}
+		return nil, nil
+	}))
+	call.PauseClientEvents() // the network holds the agent's events
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	require.NoError(t, call.CallerSays(c, "Anything on March 2nd?"))
+	require.Eventually(t, func() bool { return call.HeldClientEvents() == 1 }, 10*time.Second, time.Millisecond, "the greeting's response.create")
+	call.ResumeClientEvents()
+	refused, err := call.WaitServerEvent(c, "error", 1)
+	require.NoError(t, err)
+	assert.Contains(t, string(refused.Raw), "conversation_already_has_active_response", "the race happened")
+	close(gate)
+	_, err = call.WaitFor(c, "the tool output spoken", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("four openings")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	assert.Len(t, call.Events(rt.KindServer, "error"), 1, "no other refusal")
+	call.CallerHangsUp()
+}
