@@ -46,6 +46,7 @@ type Call struct {
 	lastCleared  string
 	audioMs      int64 // the caller's input audio clock
 	paused       bool
+	referFails   bool
 	held         [][]byte
 	timeline     []Event
 	transcript   []Turn
@@ -160,6 +161,10 @@ func (c *Call) refer(body []byte) (int, string, string) {
 	defer c.mu.Unlock()
 	if c.acceptBody == nil || c.finished {
 		return http.StatusBadRequest, "call_not_active", "The call is not active."
+	}
+	if c.referFails {
+		c.record(Event{Kind: KindRefer, Target: p.TargetURI + " (failed)"})
+		return http.StatusInternalServerError, "refer_failed", "The transfer could not be completed."
 	}
 	c.referred = append(c.referred, p.TargetURI)
 	c.record(Event{Kind: KindRefer, Target: p.TargetURI})
@@ -376,6 +381,14 @@ func (c *Call) handleClient(data []byte) {
 		return
 	}
 	c.handleClientLocked(data)
+}
+
+// FailRefers makes every REFER of the call fail (HTTP 500), as when the
+// transfer target does not answer.
+func (c *Call) FailRefers() {
+	c.mu.Lock()
+	c.referFails = true
+	c.mu.Unlock()
 }
 
 // PauseClientEvents holds the agent's events as if the network delayed

@@ -284,3 +284,44 @@ func TestRefusedResponseCreateDoesNotBlockTheCall(t *testing.T) {
 	assert.Len(t, call.Events(rt.KindServer, "error"), 1, "no other refusal")
 	call.CallerHangsUp()
 }
+
+// A REFER that fails: the model is told (a system message and a
+// response), and the call goes on with the caller.
+func TestFailedTransferKeepsTheCallerAndTellsTheModel(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	call.FailRefers()
+	call.SetModel(rt.ModelFunc(func(_ context.Context, req rt.ResponseRequest) ([]rt.Output, error) {
+		l := last(req)
+		switch {
+		case len(req.Conversation) == 0:
+			return []rt.Output{rt.Say("Hello, I'm the clinic's automated assistant.")}, nil
+		case l.Type == "message" && l.Role == "user":
+			return []rt.Output{rt.CallTool(session.ToolTransferToHuman, `{"reason":"billing"}`)}, nil
+		case l.Type == "message" && l.Role == "system":
+			return []rt.Output{rt.Say("I'm sorry, I couldn't reach the front desk. Can I help you another way?")}, nil
+		}
+		if tool, _ := answered(req); tool == session.ToolTransferToHuman {
+			return []rt.Output{rt.Say("Transferring you to the front desk.")}, nil
+		}
+		return nil, nil
+	}))
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
+	require.NoError(t, call.CallerSays(c, "Billing question."))
+	_, err := call.WaitFor(c, "the model's answer to the failed transfer", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("couldn't reach")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	refer, ok := call.Action(rt.KindRefer)
+	require.True(t, ok)
+	assert.Equal(t, "sip:frontdesk@clinic.example (failed)", refer.Target)
+	msg, _ := call.ResponseSaying("Transferring you")
+	require.NoError(t, rt.AfterAudioOf(refer, msg.ID), "the REFER waited for the message")
+	assert.False(t, call.HungUp())
+	call.CallerHangsUp()
+	require.NoError(t, call.WaitEnded(c))
+}
