@@ -163,7 +163,7 @@ func (c *Call) refer(body []byte) (int, string, string) {
 		return http.StatusBadRequest, "call_not_active", "The call is not active."
 	}
 	if c.referFails {
-		c.record(Event{Kind: KindRefer, Target: p.TargetURI + " (failed)"})
+		c.record(Event{Kind: KindReferFailed, Target: p.TargetURI})
 		return http.StatusInternalServerError, "refer_failed", "The transfer could not be completed."
 	}
 	c.referred = append(c.referred, p.TargetURI)

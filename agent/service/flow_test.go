@@ -316,9 +316,10 @@ func TestFailedTransferKeepsTheCallerAndTellsTheModel(t *testing.T) {
 		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
 	})
 	require.NoError(t, err, "%s", dump(call))
-	refer, ok := call.Action(rt.KindRefer)
+	refer, ok := call.Action(rt.KindReferFailed)
 	require.True(t, ok)
-	assert.Equal(t, "sip:frontdesk@clinic.example (failed)", refer.Target)
+	assert.Equal(t, "sip:frontdesk@clinic.example", refer.Target)
+	assert.Empty(t, call.Referred())
 	msg, _ := call.ResponseSaying("Transferring you")
 	require.NoError(t, rt.AfterAudioOf(refer, msg.ID), "the REFER waited for the message")
 	assert.False(t, call.HungUp())
