@@ -479,7 +479,7 @@ func (s *Service) checkArguments(name, args string) string {
 	}
 	var obj map[string]json.RawMessage
 	if strings.TrimSpace(args) == "" {
-		args = "{}"
+		return bad(fmt.Sprintf("arguments are empty: send one JSON object matching the %s parameters ({} if it needs none)", name))
 	}
 	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
 		return bad(fmt.Sprintf("arguments are not valid for this tool: send one JSON object matching the %s parameters", name))

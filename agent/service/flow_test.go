@@ -203,7 +203,7 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 	require.NoError(t, err, "%s", dump(call))
 	out := toolOutputs(t, call)[session.ToolTransferToHuman]
 	require.Len(t, out, 1)
-	assert.Contains(t, decode(t, out[0])["error"], "missing reason")
+	assert.Contains(t, decode(t, out[0])["error"], "arguments are empty")
 	assert.Empty(t, call.Referred(), "nothing ran on empty arguments")
 	call.CallerHangsUp()
 }
@@ -325,4 +325,32 @@ func TestFailedTransferKeepsTheCallerAndTellsTheModel(t *testing.T) {
 	assert.False(t, call.HungUp())
 	call.CallerHangsUp()
 	require.NoError(t, call.WaitEnded(c))
+}
+
+// Arguments are checked against the tool's schema before anything runs.
+func TestToolArgumentsMissingARequiredFieldAreAnError(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	call.SetModel(receptionist(
+		func(string) []rt.Output {
+			return []rt.Output{rt.CallTool(session.ToolBookAppointment, `{"slot_id":"s000","patient_name":""}`)}
+		},
+		func(string, string) []rt.Output { return []rt.Output{rt.Say("May I have your full name?")} }))
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
+	require.NoError(t, call.CallerSays(c, "Book the first one."))
+	_, err := call.WaitFor(c, "the model's question", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("full name")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	out := toolOutputs(t, call)[session.ToolBookAppointment]
+	require.Len(t, out, 1)
+	assert.Contains(t, decode(t, out[0])["error"], "missing patient_name")
+	snap, err := h.store.Snapshot(c)
+	require.NoError(t, err)
+	assert.Empty(t, snap.Appointments, "nothing booked")
+	call.CallerHangsUp()
 }
