@@ -6,11 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/openai/openai-go/v3"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -133,7 +135,7 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	defer api.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	calls := realtime.NewCalls(api.URL, "sk-good", nil)
+	calls := realtime.NewCalls(api.URL(), "sk-good", nil)
 	sess, err := session.Default().JSON()
 	require.NoError(t, err)
 
@@ -142,8 +144,11 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	assert.JSONEq(t, string(sess), string(call.Session()))
 	require.NoError(t, calls.Transfer(ctx, call.ID, "tel:988"))
 	assert.Equal(t, []string{"tel:988"}, call.Referred())
-	require.NoError(t, calls.Hangup(ctx, call.ID))
-	assert.True(t, call.HungUp())
+	require.Error(t, calls.Hangup(ctx, call.ID), "a transferred call is over")
+	other := api.NewCall()
+	require.NoError(t, calls.Accept(ctx, other.ID, sess))
+	require.NoError(t, calls.Hangup(ctx, other.ID))
+	assert.True(t, other.HungUp())
 
 	busy := api.NewCall()
 	require.NoError(t, calls.Reject(ctx, busy.ID, 486))
@@ -157,8 +162,8 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	assert.NotEmpty(t, secret.Value)
 	assert.Greater(t, secret.ExpiresAt, time.Now().Unix())
 
-	bad := realtime.NewCalls(api.URL, "sk-bad", nil)
-	err = bad.Hangup(ctx, call.ID)
+	bad := realtime.NewCalls(api.URL(), "sk-bad", nil)
+	err = bad.Hangup(ctx, busy.ID)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "401")
 	assert.NotContains(t, err.Error(), "sk-bad", "the key never appears in errors")
@@ -192,4 +197,70 @@ func FuzzParseServerEvent(f *testing.F) {
 			require.NotEmpty(t, c.CallID)
 		}
 	})
+}
+
+// The SDK-typed client events encode the documented shapes.
+func TestSDKClientEvents(t *testing.T) {
+	for _, tc := range []struct {
+		ev   any
+		typ  string
+		want string
+	}{
+		{realtime.ResponseCreateEvent("e1", ""), "response.create", `{"type":"response.create","event_id":"e1","response":{"metadata":{"request":"e1"}}}`},
+		{realtime.ResponseCreateEvent("e2", "Greet."), "response.create", `{"type":"response.create","event_id":"e2","response":{"instructions":"Greet.","metadata":{"request":"e2"}}}`},
+		{realtime.FunctionCallOutputEvent("e3", "call_1", `{"ok":true}`), "conversation.item.create", `{"type":"conversation.item.create","event_id":"e3","item":{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}}`},
+		{realtime.SystemMessageEvent("e4", "Transfer failed."), "conversation.item.create", `{"type":"conversation.item.create","event_id":"e4","item":{"type":"message","role":"system","content":[{"type":"input_text","text":"Transfer failed."}]}}`},
+	} {
+		b, err := json.Marshal(tc.ev)
+		require.NoError(t, err)
+		assert.JSONEq(t, tc.want, string(b))
+		assert.Equal(t, tc.typ, realtime.ClientEventType(tc.ev))
+	}
+}
+
+// NextEvent returns the type and raw JSON; malformed events are
+// ErrBadEvent and the connection goes on; a normal close is ErrClosed.
+func TestNextEvent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		for _, m := range []string{`[]`, `{"no_type":1}`, `{"type":"output_audio_buffer.stopped","event_id":"e","response_id":"resp_1"}`} {
+			_ = ws.Write(r.Context(), websocket.MessageText, []byte(m))
+		}
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := realtime.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "k")
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	for range 2 {
+		_, err = conn.NextEvent(ctx)
+		require.ErrorIs(t, err, realtime.ErrBadEvent)
+	}
+	ev, err := conn.NextEvent(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, realtime.EventOutputAudioBufferStopped, ev.Type)
+	var stopped oarealtime.RealtimeServerEventOutputAudioBufferStopped
+	require.NoError(t, ev.Decode(&stopped))
+	assert.Equal(t, "resp_1", stopped.ResponseID)
+	_, err = conn.NextEvent(ctx)
+	require.ErrorIs(t, err, realtime.ErrClosed)
+}
+
+// The production session object fits the SDK's CallAcceptParams exactly;
+// a field the SDK does not know is refused.
+func TestAcceptParamsCarryTheWholeSession(t *testing.T) {
+	sess, err := session.Default().WithToday(time.Now()).JSON()
+	require.NoError(t, err)
+	p, err := realtime.AcceptParams(sess)
+	require.NoError(t, err)
+	assert.Equal(t, "gpt-4o-mini-transcribe", string(p.RealtimeSessionCreateRequest.Audio.Input.Transcription.Model))
+	_, err = realtime.AcceptParams([]byte(`{"type":"realtime","model":"gpt-realtime","audio":{"input":{"transcription":{"model":"x","speed":2}}}}`))
+	assert.ErrorContains(t, err, "does not carry")
+	_, err = realtime.AcceptParams([]byte(`{"type":`))
+	assert.Error(t, err)
 }

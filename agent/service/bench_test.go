@@ -145,25 +145,37 @@ func BenchmarkToolRoundTrip(b *testing.B) {
 			calls := make([]*realtimetest.Call, conc)
 			for i := range calls {
 				calls[i] = h.api.NewCall()
+				calls[i].SetModel(receptionist(
+					func(string) []realtimetest.Output {
+						return []realtimetest.Output{realtimetest.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}
+					},
+					func(string, string) []realtimetest.Output { return nil }))
 				if status := h.deliver(b, calls[i]); status != http.StatusOK {
 					b.Fatalf("webhook: %d", status)
 				}
 				if err := calls[i].WaitConnected(ctx); err != nil {
 					b.Fatal(err)
 				}
+				// The greeting is over before the caller speaks.
+				if _, err := calls[i].WaitServerEvent(ctx, "output_audio_buffer.stopped", 1); err != nil {
+					b.Fatal(err)
+				}
 			}
 			run(b, conc, func(w int) error {
-				out, err := calls[w].FunctionCall(ctx, session.ToolCheckAvailability, `{"date":"2099-03-02"}`)
-				if err != nil {
+				// The caller speaks; the model calls check_availability; the
+				// op ends when the agent has sent the output and asked for
+				// the next response.
+				from := calls[w].Len()
+				if err := calls[w].CallerSays(ctx, "Anything on March 2nd?"); err != nil {
 					return err
 				}
-				if !strings.Contains(out, `"slots"`) {
-					return fmt.Errorf("unexpected output %s", out)
-				}
-				return calls[w].ExpectResponseCreate(ctx)
+				_, err := calls[w].WaitFrom(ctx, from, "response.create after the tool output", func(e realtimetest.Event) bool {
+					return e.Kind == realtimetest.KindClient && e.Type == "response.create"
+				})
+				return err
 			})
 			for _, c := range calls {
-				c.HangupByCaller()
+				c.CallerHangsUp()
 			}
 		})
 	}

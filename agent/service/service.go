@@ -29,6 +29,7 @@ import (
 // SIP status codes used to reject calls.
 const (
 	SIPBusyHere           = 486
+	SIPNotAcceptableHere  = 488 // the media offered is not acceptable (not SRTP)
 	SIPServiceUnavailable = 503
 )
 
@@ -51,6 +52,17 @@ type Options struct {
 	// Version and Commit of the running binary, reported by /healthz so a
 	// deploy can wait for the revision it rolled out (`dagger call wait-ready`).
 	Version, Commit string
+	// Location is the clinic's time zone (nil: UTC): the instructions' today.
+	Location *time.Location
+	// StaffToken is the bearer token of the staff endpoints
+	// (POST /v1/realtime/client-secret, GET /v1/staff/messages); empty
+	// disables them (404).
+	StaffToken string
+	// RequireSRTP rejects calls whose sip_media_security is not "srtp"
+	// (SIP 488) instead of accepting them.
+	RequireSRTP bool
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Service handles calls. Create it with New.
@@ -61,9 +73,16 @@ type Service struct {
 	m        *metrics.Metrics
 	log      *slog.Logger
 	exec     *tools.Executor
-	config   session.Config
-	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
-	health   []byte
+	// transfers holds the REFER target a tool asked for until the call's
+	// state machine sends it (after the caller heard the message).
+	transfers *deferredTransfers
+	config    session.Config
+	dial      func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+	health    []byte
+	loc       *time.Location
+	staff     staffAuth
+	srtp      bool
+	now       func() time.Time
 
 	slots    chan struct{}
 	draining atomic.Bool
@@ -83,8 +102,13 @@ func New(opts Options) (*Service, error) {
 	if err := opts.Session.Validate(); err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
-	if _, err := opts.Session.JSON(); err != nil {
+	sessionJSON, err := opts.Session.WithToday(time.Now()).JSON()
+	if err != nil {
 		return nil, err
+	}
+	// Every field of the session must survive openai-go's CallAcceptParams.
+	if _, err := realtime.AcceptParams(sessionJSON); err != nil {
+		return nil, fmt.Errorf("service: %w", err)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -92,15 +116,23 @@ func New(opts Options) (*Service, error) {
 	if opts.Dial == nil {
 		opts.Dial = realtime.Dial
 	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	health, err := json.Marshal(Health{Status: "ok", Version: opts.Version, Commit: opts.Commit})
 	if err != nil {
 		return nil, fmt.Errorf("service: encode health: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	transfers := &deferredTransfers{CallControl: opts.Calls, targets: map[string]string{}}
 	return &Service{
 		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
-		exec:   tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
+		exec: tools.NewExecutor(opts.Store, transfers, opts.ExecutorOptions...), transfers: transfers,
 		config: opts.Session, dial: opts.Dial, health: append(health, '\n'),
+		loc: opts.Location, staff: newStaffAuth(opts.StaffToken), srtp: opts.RequireSRTP, now: opts.Now,
 		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -109,7 +141,11 @@ func New(opts Options) (*Service, error) {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/openai/webhook", s.handleWebhook)
-	mux.HandleFunc("POST /v1/realtime/client-secret", s.handleClientSecret)
+	if s.staff.enabled() {
+		// Staff endpoints exist only with a token; without one they are 404.
+		mux.HandleFunc("POST /v1/realtime/client-secret", s.staff.require(s.handleClientSecret, s.m.ClientSecrets.WithLabelValues("unauthorized").Inc))
+		mux.HandleFunc("GET /v1/staff/messages", s.staff.require(s.handleMessages, nil))
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{Registry: s.m.Registry}))
@@ -162,10 +198,6 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.WebhookFailures.WithLabelValues(reason).Inc()
 		s.log.Warn("webhook refused", "reason", reason, "err", err)
-		if reason == webhook.ReasonReplay {
-			http.Error(w, "webhook already delivered", http.StatusConflict)
-			return
-		}
 		http.Error(w, "invalid webhook signature", http.StatusUnauthorized)
 		return
 	}
@@ -177,8 +209,8 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
 	if ev.Type != webhook.TypeRealtimeCallIncoming {
+		s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
 		s.log.Info("webhook ignored", "type", ev.Type, "event_id", ev.ID)
 		w.WriteHeader(http.StatusOK)
 		return
@@ -189,13 +221,52 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if status, err := s.admit(r.Context(), call); err != nil {
-		s.verifier.Forget(webhookID) // let OpenAI's retry through
+	// OpenAI retries a delivery it did not see answered 2xx, and one call
+	// can arrive under two webhook-ids: both are answered 200 without a
+	// second accept. The claim is in the database, so it holds across a
+	// restart.
+	claim, err := s.store.ClaimDelivery(r.Context(), webhookID, call.CallID, s.now())
+	if err != nil {
+		s.log.Error("webhook deduplication failed", "call_id", call.CallID, "err", err)
+		http.Error(w, "could not record the webhook", http.StatusServiceUnavailable)
+		return
+	}
+	if claim != schedule.ClaimNew {
+		s.m.Webhooks.WithLabelValues(metrics.WebhookDuplicate).Inc()
+		s.log.Info("duplicate webhook answered without side effects", "call_id", call.CallID, "event_id", ev.ID, "duplicate", claim.String())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
+	status, err := s.admitWithPolicy(r.Context(), call)
+	if err != nil {
+		// Let OpenAI's retry of this delivery through.
+		if rerr := s.store.ReleaseDelivery(context.WithoutCancel(r.Context()), webhookID, call.CallID); rerr != nil {
+			s.log.Error("webhook claim not released", "call_id", call.CallID, "err", rerr)
+		}
 		s.log.Error("call not handled", "call_id", call.CallID, "err", err)
 		http.Error(w, "call could not be handled", status)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// admitWithPolicy applies the media policy, then admits the call.
+func (s *Service) admitWithPolicy(ctx context.Context, call webhook.IncomingCall) (int, error) {
+	media := call.MediaSecurity()
+	if media != webhook.MediaRTP && media != webhook.MediaSRTP {
+		media = "unknown" // omitted or a value this version does not know
+	}
+	s.log.Info("incoming call", "call_id", call.CallID, "sip_media_security", media)
+	if s.srtp && call.MediaSecurity() != webhook.MediaSRTP {
+		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedMedia).Inc()
+		s.log.Warn("rejecting call: media is not SRTP (VOICE_AGENT_REQUIRE_SRTP=1)", "call_id", call.CallID, "sip_media_security", media)
+		if err := s.calls.Reject(ctx, call.CallID, SIPNotAcceptableHere); err != nil {
+			return http.StatusBadGateway, err
+		}
+		return http.StatusOK, nil
+	}
+	return s.admit(ctx, call)
 }
 
 func metricType(t string) string {
@@ -206,9 +277,9 @@ func metricType(t string) string {
 }
 
 // sessionNow is the session configuration for a call starting now: the
-// configured one with today's date (the process's time zone, TZ) added.
+// configured one with today's date and time in the clinic's zone added.
 func (s *Service) sessionNow() ([]byte, error) {
-	return s.config.WithToday(time.Now()).JSON()
+	return s.config.WithToday(s.now().In(s.loc)).JSON()
 }
 
 // admit accepts the call and starts its sideband, or rejects it when at
@@ -257,192 +328,13 @@ func (s *Service) admit(ctx context.Context, in webhook.IncomingCall) (int, erro
 	return http.StatusOK, nil
 }
 
-// runCall drives one call's sideband until the call ends.
-func (s *Service) runCall(ctx context.Context, call tools.Call, log *slog.Logger) string {
-	conn, err := s.connect(ctx, call.ID)
-	if err != nil {
-		s.m.RealtimeErrors.WithLabelValues("sideband_connect").Inc()
-		log.Error("sideband connection failed; hanging up", "err", err)
-		s.hangup(call.ID, log)
-		return metrics.OutcomeFailed
-	}
-	defer func() { _ = conn.CloseNow() }()
-	h := callHandler{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}}
-	return h.run(ctx)
-}
-
-func (s *Service) connect(ctx context.Context, callID string) (*realtime.Conn, error) {
-	u, err := realtime.SidebandURL(s.calls.BaseURL(), callID)
-	if err != nil {
-		return nil, err
-	}
-	var last error
-	for attempt, wait := 0, 100*time.Millisecond; attempt < 3; attempt, wait = attempt+1, wait*4 {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		conn, err := s.dial(dctx, u, s.calls.APIKey())
-		cancel()
-		if err == nil {
-			return conn, nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	return nil, last
-}
-
-func (s *Service) hangup(callID string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.calls.Hangup(ctx, callID); err != nil {
-		log.Error("hangup failed", "err", err)
-	}
-}
-
-type callHandler struct {
-	s       *Service
-	call    tools.Call
-	conn    *realtime.Conn
-	log     *slog.Logger
-	handled map[string]bool // function call ids already answered
-
-	outputsPending bool // function outputs sent since the last response.create
-	endRequested   bool // end_call ran: hang up after the goodbye response
-	hangupArmed    bool // the goodbye response was requested
-	transferred    bool
-}
-
-func (h *callHandler) run(ctx context.Context) string {
-	for {
-		ev, err := h.conn.Next(ctx)
-		switch {
-		case errors.Is(err, realtime.ErrClosed):
-			if h.transferred {
-				return metrics.OutcomeTransferred
-			}
-			return metrics.OutcomeCompleted
-		case errors.Is(err, realtime.ErrBadEvent):
-			h.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
-			h.log.Warn("ignoring malformed server event", "err", err)
-			continue
-		case err != nil:
-			if ctx.Err() != nil {
-				h.log.Warn("shutdown deadline reached; hanging up")
-				h.s.hangup(h.call.ID, h.log)
-				return metrics.OutcomeFailed
-			}
-			h.s.m.RealtimeErrors.WithLabelValues("sideband_read").Inc()
-			h.log.Error("sideband lost", "err", err)
-			if h.transferred {
-				return metrics.OutcomeTransferred
-			}
-			return metrics.OutcomeFailed
-		}
-		if done, outcome := h.handle(ctx, ev); done {
-			return outcome
-		}
-	}
-}
-
-func (h *callHandler) handle(ctx context.Context, ev realtime.ServerEvent) (bool, string) {
-	switch ev.Type {
-	case realtime.EventError:
-		h.s.m.RealtimeErrors.WithLabelValues(metricLabel(ev.Error.Type)).Inc()
-		h.log.Error("realtime error event", "type", ev.Error.Type, "code", ev.Error.Code, "message", ev.Error.Message, "client_event_id", ev.Error.EventID)
-	case realtime.EventResponseFunctionCallArgsDone:
-		h.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
-	case realtime.EventResponseDone:
-		// Function calls the arguments.done event did not announce.
-		for _, it := range ev.FunctionCalls() {
-			h.runTool(ctx, it.CallID, it.Name, it.Arguments)
-		}
-		status := ""
-		if ev.Response != nil {
-			status = ev.Response.Status
-		}
-		h.log.Info("response done", "status", status)
-		if h.transferred {
-			return false, ""
-		}
-		if h.hangupArmed {
-			h.s.hangup(h.call.ID, h.log)
-			return true, metrics.OutcomeCompleted
-		}
-		if h.outputsPending {
-			h.outputsPending = false
-			if err := h.conn.Send(ctx, realtime.NewResponseCreate()); err != nil {
-				h.log.Error("sending response.create failed", "err", err)
-			}
-			if h.endRequested {
-				h.hangupArmed = true
-			}
-		}
-	case realtime.EventInputAudioTranscriptionDone:
-		// Transcripts are health information: log their shape, never text.
-		h.log.Info("caller turn", "chars", len(ev.Transcript))
-	case realtime.EventResponseOutputAudioTranscript, realtime.EventResponseOutputTextDone:
-		h.log.Info("agent turn", "chars", len(ev.Transcript)+len(ev.Text))
-	case realtime.EventSessionCreated, realtime.EventSessionUpdated:
-		h.log.Info("session event", "type", ev.Type)
-	}
-	return false, ""
-}
-
-func (h *callHandler) runTool(ctx context.Context, callID, name, args string) {
-	if h.handled[callID] {
-		return
-	}
-	h.handled[callID] = true
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	start := time.Now()
-	res := h.s.exec.Execute(tctx, h.call, name, args)
-	cancel()
-	label := metricLabel(name)
-	h.s.m.ToolDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
-	h.s.m.ToolCalls.WithLabelValues(label, res.Kind()).Inc()
-	attrs := []any{"tool", name, "result", res.Kind(), "ms", time.Since(start).Milliseconds()}
-	if res.Err != nil {
-		h.log.Error("tool failed", append(attrs, "err", res.Err)...)
-	} else {
-		h.log.Info("tool call", attrs...)
-	}
-	if err := h.conn.Send(ctx, realtime.NewFunctionCallOutput(callID, res.Output)); err != nil {
-		h.log.Error("sending function_call_output failed", "err", err)
-		return
-	}
-	h.outputsPending = true
-	h.transferred = h.transferred || res.Transfer
-	h.endRequested = h.endRequested || res.EndCall
-}
-
-var known = func() map[string]bool {
-	m := map[string]bool{}
-	for _, t := range session.DefaultTools() {
-		m[t.Name] = true
-	}
-	for _, t := range []string{"invalid_request_error", "server_error", "rate_limit_error", "authentication_error"} {
-		m[t] = true
-	}
-	return m
-}()
-
-// metricLabel bounds label cardinality to known values.
-func metricLabel(v string) string {
-	if known[v] {
-		return v
-	}
-	return "other"
-}
-
 // HandleClientSecret mints a client secret for browser/WebRTC clients.
 func (s *Service) handleClientSecret(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	s.log.Info("client secret requested by staff")
 	body, err := s.sessionNow()
 	if err != nil {
 		http.Error(w, "session configuration", http.StatusInternalServerError)

@@ -31,6 +31,7 @@ const (
 	ToolTransferToHuman   = "transfer_to_human"
 	ToolEndCall           = "end_call"
 	ToolCrisisEscalation  = "escalate_crisis"
+	ToolTakeMessage       = "take_message"
 )
 
 // Tool is a function the model may call.
@@ -49,6 +50,26 @@ type Config struct {
 	Tools        []Tool
 	// OutputModalities is ["audio"] for calls; evals use ["text"].
 	OutputModalities []string
+	// TranscriptionModel transcribes the caller's audio
+	// (audio.input.transcription), so the agent sees caller turns
+	// (conversation.item.input_audio_transcription.completed); "" for none.
+	TranscriptionModel string
+}
+
+// DefaultTranscriptionModel transcribes callers' speech.
+const DefaultTranscriptionModel = "gpt-4o-mini-transcribe"
+
+// GreetingInstructions are added to the instructions of the call's first
+// response, which the agent requests as soon as the call is connected:
+// callers hear a greeting that says they are talking to an automated
+// assistant.
+const GreetingInstructions = `Greet the caller now, in one or two short sentences: say this is Harbor Behavioral Health, that they are talking to an automated assistant, and ask how you can help.`
+
+// Greeting returns the instructions of the call's first response: the
+// session's instructions followed by GreetingInstructions (response
+// instructions replace the session's for that response).
+func (c Config) Greeting() string {
+	return strings.TrimRight(c.Instructions, "\n") + "\n\n" + GreetingInstructions
 }
 
 // Instructions is the receptionist's system prompt.
@@ -58,6 +79,8 @@ Scheduling:
 - Use check_availability before offering times; only offer slots it returned, and read times back with the provider's name.
 - Before book_appointment, collect the patient's full name and confirm the chosen slot; after booking, read back the date, time, provider and the appointment id.
 - To cancel, ask for the appointment id and the patient's full name, then call cancel_appointment.
+- All dates and times are the clinic's local time (the time zone named below). check_availability takes a local date; the times tools return carry the clinic's UTC offset: say them as local clock times (e.g. "9 AM"), never the offset.
+- When the caller needs a person: use transfer_to_human; if it says no staff line is available, or the transfer failed, offer to take a message: ask for their name, the best number to call back (or use the number they are calling from) and a short non-clinical reason, then call take_message.
 - Never invent availability, appointment ids or clinical advice. You do not diagnose, prescribe or give medical advice; offer to transfer to staff for clinical questions, billing or anything you cannot do.
 - Do not repeat phone numbers or other personal details back more than needed.
 
@@ -70,21 +93,35 @@ Ending: when the caller is done, say goodbye and call end_call.`
 // Default returns the production configuration.
 func Default() Config {
 	return Config{
-		Model:            DefaultModel,
-		Voice:            DefaultVoice,
-		Instructions:     Instructions,
-		Tools:            DefaultTools(),
-		OutputModalities: []string{"audio"},
+		Model:              DefaultModel,
+		Voice:              DefaultVoice,
+		Instructions:       Instructions,
+		Tools:              DefaultTools(),
+		OutputModalities:   []string{"audio"},
+		TranscriptionModel: DefaultTranscriptionModel,
 	}
 }
 
 // WithToday returns c with today's date appended to the instructions, so
 // the model can resolve "tomorrow" or "next Tuesday" to the dates the tools
-// take. The agent sets it when a call starts, in the clinic's time zone.
+// take. now must be in the clinic's time zone (the agent passes
+// time.Now().In(clinic) when a call starts): its date, clock and zone name
+// are what the model is told.
 func (c Config) WithToday(now time.Time) Config {
+	_, offset := now.Zone()
 	c.Instructions = strings.TrimRight(c.Instructions, "\n") +
-		"\n\nToday is " + now.Format("Monday, 2 January 2006") + " (" + now.Format("2006-01-02") + "), " + now.Format("15:04 MST") + "."
+		"\n\nToday is " + now.Format("Monday, 2 January 2006") + " (" + now.Format("2006-01-02") + "), " + now.Format("15:04 MST") +
+		", in the clinic's time zone " + now.Location().String() + " (UTC" + utcOffset(offset) + ")."
 	return c
+}
+
+// utcOffset renders a zone offset in seconds as +05:30, -05:00 or +00:00.
+func utcOffset(seconds int) string {
+	sign := "+"
+	if seconds < 0 {
+		sign, seconds = "-", -seconds
+	}
+	return fmt.Sprintf("%s%02d:%02d", sign, seconds/3600, seconds%3600/60)
 }
 
 // DefaultTools returns the receptionist's tools.
@@ -92,9 +129,9 @@ func DefaultTools() []Tool {
 	return []Tool{
 		{
 			Name:        ToolCheckAvailability,
-			Description: "List open appointment slots on a date, optionally for one provider. Returns slot ids, start/end times (UTC, RFC 3339) and provider names.",
+			Description: "List open appointment slots on a date, optionally for one provider. Returns slot ids, start/end times (the clinic's local time, RFC 3339 with its UTC offset, e.g. 2026-12-02T09:00:00-05:00), the clinic's time_zone and provider names.",
 			Parameters: json.RawMessage(`{"type":"object","properties":{` +
-				`"date":{"type":"string","description":"Day to search, YYYY-MM-DD."},` +
+				`"date":{"type":"string","description":"Local day to search in the clinic's time zone, YYYY-MM-DD."},` +
 				`"provider_id":{"type":"string","description":"Optional provider id to restrict the search."}},` +
 				`"required":["date"],"additionalProperties":false}`),
 		},
@@ -128,6 +165,15 @@ func DefaultTools() []Tool {
 			Parameters: json.RawMessage(`{"type":"object","properties":{` +
 				`"risk":{"type":"string","enum":["self_harm","harm_to_others","immediate_danger","unclear"],"description":"Kind of risk signalled."}},` +
 				`"required":["risk"],"additionalProperties":false}`),
+		},
+		{
+			Name:        ToolTakeMessage,
+			Description: "Take a message for the front desk to call the caller back, when no staff line is available or a transfer failed. Needs the caller's name and a short non-clinical reason; the callback number defaults to the number they are calling from.",
+			Parameters: json.RawMessage(`{"type":"object","properties":{` +
+				`"caller_name":{"type":"string","description":"Caller's full name."},` +
+				`"callback_number":{"type":"string","description":"Number to call back, if the caller gives one, e.g. +1 555 010 0199; omit to use the number they are calling from."},` +
+				`"reason":{"type":"string","description":"Short non-clinical reason for the callback, e.g. billing question."}},` +
+				`"required":["caller_name","reason"],"additionalProperties":false}`),
 		},
 		{
 			Name:        ToolEndCall,
@@ -182,7 +228,29 @@ type Object struct {
 
 // Audio is the session's audio configuration.
 type Audio struct {
+	Input  *AudioInput  `json:"input,omitempty"`
 	Output *AudioOutput `json:"output,omitempty"`
+}
+
+// AudioInput configures the caller's audio: transcription and turn
+// detection.
+type AudioInput struct {
+	Transcription *Transcription `json:"transcription,omitempty"`
+	TurnDetection *TurnDetection `json:"turn_detection,omitempty"`
+}
+
+// Transcription configures input audio transcription.
+type Transcription struct {
+	Model string `json:"model"`
+}
+
+// TurnDetection is server voice activity detection: a caller turn ends a
+// response automatically (create_response) and caller speech interrupts
+// the assistant (interrupt_response).
+type TurnDetection struct {
+	Type              string `json:"type"`
+	CreateResponse    bool   `json:"create_response"`
+	InterruptResponse bool   `json:"interrupt_response"`
 }
 
 // AudioOutput configures the output voice.
@@ -209,6 +277,15 @@ func (c Config) Object() Object {
 	}
 	if c.Voice != "" {
 		o.Audio = &Audio{Output: &AudioOutput{Voice: c.Voice}}
+	}
+	if c.TranscriptionModel != "" {
+		if o.Audio == nil {
+			o.Audio = &Audio{}
+		}
+		o.Audio.Input = &AudioInput{
+			Transcription: &Transcription{Model: c.TranscriptionModel},
+			TurnDetection: &TurnDetection{Type: "server_vad", CreateResponse: true, InterruptResponse: true},
+		}
 	}
 	for _, t := range c.Tools {
 		o.Tools = append(o.Tools, ToolObject{Type: "function", Name: t.Name, Description: t.Description, Parameters: t.Parameters})
