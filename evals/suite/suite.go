@@ -49,6 +49,10 @@ type Case struct {
 	Expect Expect `yaml:"expect"`
 	// Rubric, when set, is graded by a judge model in live mode.
 	Rubric string `yaml:"rubric,omitempty"`
+	// Recording says how the scripted model side was made and what the
+	// model was given then; scripted mode replays a response only when the
+	// model is given the same again (its key).
+	Recording *Recording `yaml:"recording,omitempty"`
 
 	// File and Line locate the case (set by the loader).
 	File string `yaml:"-"`
@@ -72,6 +76,10 @@ type Turn struct {
 type Response struct {
 	Say   string `yaml:"say,omitempty"`
 	Calls []Call `yaml:"calls,omitempty"`
+	// Key is the fingerprint of what the model was given when it gave
+	// this response (package replay). Written by --mode record and by
+	// cmd/rekey; a replay with another fingerprint fails closed as stale.
+	Key string `yaml:"key,omitempty"`
 }
 
 // Call is one tool call of a scripted response.
@@ -82,6 +90,10 @@ type Call struct {
 	// RawArgs is used instead of Args when the model's arguments were not a
 	// JSON object (recorded as they were).
 	RawArgs string `yaml:"raw_args,omitempty"`
+	// Invalid marks arguments that deliberately break the tool's JSON
+	// schema (to check how the agent handles them); other scripted
+	// arguments must satisfy the schema the agent declared.
+	Invalid bool `yaml:"invalid,omitempty"`
 }
 
 // Expect is what must hold over the whole conversation.
@@ -105,6 +117,19 @@ type Expect struct {
 	CrisisLine *bool `yaml:"crisis_line,omitempty"`
 	// MaxTurns bounds the number of model responses (tool rounds included).
 	MaxTurns int `yaml:"max_turns,omitempty"`
+	// TransferTo is the URI the call must be REFERred to (what the
+	// Realtime API saw), e.g. the front desk's SIP URI.
+	TransferTo string `yaml:"transfer_to,omitempty"`
+	// TransferAfterSay: the REFER must come after a response in which the
+	// agent said this phrase had completed (e.g. the crisis line message
+	// is spoken before the transfer).
+	TransferAfterSay string `yaml:"transfer_after_say,omitempty"`
+	// HangupAfterSay: the agent must hang up, after a completed response
+	// in which it said this phrase (the goodbye).
+	HangupAfterSay string `yaml:"hangup_after_say,omitempty"`
+	// AllowSilence lets the agent leave the model silent after a tool
+	// output (no response.create); by default that fails the case.
+	AllowSilence bool `yaml:"allow_silence,omitempty"`
 	// State holds matchers on the schedule after the call, keyed by path
 	// into its JSON form (providers, slots, appointments).
 	State match.Fields `yaml:"state,omitempty"`
@@ -337,8 +362,20 @@ func (c *Case) Validate() error {
 	if err := checkPhrases(c.Expect.MustSay, c.Expect.MustNotSay); err != nil {
 		return err
 	}
+	for _, p := range []string{c.Expect.TransferAfterSay, c.Expect.HangupAfterSay} {
+		if p != "" {
+			if err := checkPhrases([]string{p}); err != nil {
+				return err
+			}
+		}
+	}
 	if err := checkCalls(c.Expect.ToolCalls, len(c.Turns)); err != nil {
 		return err
+	}
+	if c.Recording != nil {
+		if err := c.Recording.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Expect.MaxTurns < 0 {
 		return fmt.Errorf("max_turns %d is negative", c.Expect.MaxTurns)

@@ -31,6 +31,8 @@ import (
 
 	"gitlab.com/acme/voice-agent/agent/session"
 	"gitlab.com/acme/voice-agent/evals/agentenv"
+	"gitlab.com/acme/voice-agent/evals/callsim"
+	"gitlab.com/acme/voice-agent/evals/replay"
 	"gitlab.com/acme/voice-agent/evals/live"
 	"gitlab.com/acme/voice-agent/evals/report"
 	"gitlab.com/acme/voice-agent/evals/runner"
@@ -66,6 +68,9 @@ type config struct {
 type deps struct {
 	agent      runner.Agent
 	httpClient *http.Client
+	// service, when set, replaces the production agent service path
+	// (scripted mode).
+	service *agentenv.Service
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tty bool, d *deps) int {
@@ -160,7 +165,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var model runner.Model = runner.Scripted{}
 	var judge runner.Judge
 	var recorder *runner.Recorder
-	if c.mode != "scripted" {
+	var calls runner.CallPath
+	if c.mode == "scripted" {
+		svc := d.service
+		if svc == nil {
+			svc = agentenv.NewService(nil)
+		}
+		suiteName := s.Name
+		svc.Model = func(cs *suite.Case) (callsim.Model, error) { return replay.NewPlayer(cs, suiteName), nil }
+		defer svc.Close()
+		calls = svc
+	} else {
 		client := &live.Client{BaseURL: getenv("OPENAI_BASE_URL"), APIKey: key, HTTPClient: d.httpClient}
 		model = &live.Model{Client: client, ID: c.model}
 		jm := c.judgeModel
@@ -199,7 +214,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintln(stdout, report.CaseLine(done, total, cr))
 	}
-	r := &runner.Runner{Agent: agent, Model: model, Mode: c.mode, Opts: runner.Options{
+	r := &runner.Runner{Agent: agent, Model: model, Calls: calls, Mode: c.mode, Opts: runner.Options{
 		Parallel: c.parallel, Repeat: c.repeat, CaseTimeout: c.timeout, Judge: judge, Progress: progress,
 	}}
 	rep := r.Run(ctx, s.Name, cases, c.threshold)

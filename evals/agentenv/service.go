@@ -1,0 +1,191 @@
+package agentenv
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gitlab.com/acme/voice-agent/agent/metrics"
+	"gitlab.com/acme/voice-agent/agent/realtime"
+	"gitlab.com/acme/voice-agent/agent/schedule"
+	"gitlab.com/acme/voice-agent/agent/service"
+	"gitlab.com/acme/voice-agent/agent/session"
+	"gitlab.com/acme/voice-agent/agent/tools"
+	"gitlab.com/acme/voice-agent/agent/webhook"
+	"gitlab.com/acme/voice-agent/evals/callsim"
+	"gitlab.com/acme/voice-agent/evals/replay"
+	"gitlab.com/acme/voice-agent/evals/runner"
+	"gitlab.com/acme/voice-agent/evals/suite"
+)
+
+// loopbackKey is the API key between the agent and the loopback Realtime
+// API (not a secret: the loopback server accepts only it).
+const loopbackKey = "sk-eval-loopback"
+
+// webhookSecret signs the loopback webhooks (Standard Webhooks whsec_).
+var webhookSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("eval-loopback-webhook-secret-32b"))
+
+// ModelFor returns the model side of one case's call.
+type ModelFor func(c *suite.Case) (callsim.Model, error)
+
+// Service runs each case as a phone call through the production agent
+// service (agent/service: webhook, accept with the production session
+// object, sideband loop, tool executor, schedule store), against a
+// loopback Realtime API whose model is a replayed recording (scripted) or
+// a live model.
+type Service struct {
+	// Config is the agent's session configuration (default session.Default()).
+	Config session.Config
+	// Dir holds the per-call databases (default os.TempDir()).
+	Dir string
+	// Model gives each case's model side.
+	Model ModelFor
+	// AgentWait bounds a wait for the agent's next event (default 2 s).
+	AgentWait time.Duration
+
+	once sync.Once
+	api  *callsim.Server
+}
+
+// NewService returns the production agent service path.
+func NewService(m ModelFor) *Service { return &Service{Config: session.Default(), Model: m} }
+
+// Close stops the loopback API.
+func (a *Service) Close() {
+	if a.api != nil {
+		a.api.Close()
+	}
+}
+
+// Session is the agent's session configuration (tool names and crisis line
+// for checking cases).
+func (a *Service) Session() runner.Session {
+	s := runner.Session{Model: a.Config.Model, Instructions: a.Config.Instructions, CrisisLine: session.CrisisLine}
+	for _, t := range a.Config.Tools {
+		s.Tools = append(s.Tools, runner.ToolDef{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
+	}
+	return s
+}
+
+// Play runs case c as one phone call.
+func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome, error) {
+	a.once.Do(func() {
+		a.api = callsim.New(loopbackKey)
+		if a.AgentWait > 0 {
+			a.api.AgentWait = a.AgentWait
+		}
+	})
+	model, err := a.Model(c)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(a.Dir, "eval-call-*")
+	if err != nil {
+		return nil, fmt.Errorf("agentenv: temp dir: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	store, err := schedule.Open(ctx, filepath.Join(dir, "schedule.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = store.Close() }()
+	if err := store.Seed(ctx, c.State); err != nil {
+		return nil, fmt.Errorf("agentenv: seed the case's state: %w", err)
+	}
+	now := time.Now
+	if c.Now != nil {
+		t := *c.Now
+		now = func() time.Time { return t }
+	}
+	verifier, err := webhook.NewVerifier(webhookSecret, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{}
+	svc, err := service.New(service.Options{
+		Calls: realtime.NewCalls(a.api.URL(), loopbackKey, client), Store: store, Verifier: verifier,
+		Metrics: metrics.New("eval", ""), Session: a.Config, MaxCalls: 1,
+		ExecutorOptions: []tools.Option{tools.WithFrontDesk(FrontDesk), tools.WithClock(now)},
+		Dial: func(ctx context.Context, u, key string) (*realtime.Conn, error) {
+			return realtime.DialWith(ctx, u, key, client)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agentenv: start the agent service: %w", err)
+	}
+	web := httptest.NewServer(svc.Handler())
+	defer web.Close()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = svc.Shutdown(sctx)
+	}()
+
+	call := a.api.NewCall(model)
+	from := "sip:anonymous@sip.example"
+	if c.CallerNumber != "" {
+		from = "<sip:" + c.CallerNumber + "@sip.example>;tag=eval"
+	}
+	out := &runner.CallOutcome{}
+	status, err := call.Deliver(ctx, web.URL+"/v1/openai/webhook", webhookSecret, from)
+	if err != nil {
+		return nil, fmt.Errorf("agentenv: deliver the incoming-call webhook: %w", err)
+	}
+	if status/100 != 2 {
+		return nil, fmt.Errorf("agentenv: the agent answered the incoming-call webhook with HTTP %d", status)
+	}
+	if err := call.Connect(ctx); err != nil {
+		return nil, fmt.Errorf("agentenv: the agent did not take the call: %w", err)
+	}
+	defer call.CallerHangsUp()
+	out.Session = call.Session()
+	var playErr error
+	for i, t := range c.Turns {
+		if call.Over() {
+			break
+		}
+		if len(c.Turns[i].Model) == 0 && isReplay(model) {
+			break
+		}
+		if err := call.CallerSays(ctx, t.Caller); err != nil {
+			playErr = fmt.Errorf("turn %d: %w", i+1, err)
+			break
+		}
+	}
+	if playErr == nil && c.Expect.EndCall != nil && *c.Expect.EndCall {
+		call.WaitEnded(ctx, a.api.AgentWait)
+	}
+	out.Timeline = call.Timeline()
+	var st *replay.StaleError
+	switch {
+	case errors.As(playErr, &st):
+		out.Stale = st.Error()
+	case playErr != nil:
+		out.Err = playErr
+	}
+	if p, ok := model.(*replay.Player); ok {
+		out.Responses = p.Responses()
+		if s := p.Stale(); s != nil {
+			out.Stale = s.Error()
+			out.Err = nil
+		}
+	}
+	state, err := store.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("agentenv: read the schedule after the call: %w", err)
+	}
+	out.State = state
+	return out, nil
+}
+
+func isReplay(m callsim.Model) bool {
+	_, ok := m.(*replay.Player)
+	return ok
+}
