@@ -1,3 +1,9 @@
+// Package agentenv runs eval cases as phone calls through the production
+// agent service (agent/service) against a loopback Realtime API
+// (evals/callsim over agent/realtimetest): the webhook, the accept with the
+// production session object, the sideband loop, the tool executor and a
+// schedule store seeded per call. The evals never call the tool executor
+// themselves.
 package agentenv
 
 import (
@@ -5,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +32,10 @@ import (
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
+// FrontDesk is the transfer target evals configure for transfer_to_human
+// (a production deployment configures its own staff line).
+const FrontDesk = "sip:frontdesk@clinic.invalid"
+
 // loopbackKey is the API key between the agent and the loopback Realtime
 // API (not a secret: the loopback server accepts only it).
 const loopbackKey = "sk-eval-loopback"
@@ -43,22 +54,25 @@ type ModelFor func(c *suite.Case) (callsim.Model, error)
 type Service struct {
 	// Config is the agent's session configuration (default session.Default()).
 	Config session.Config
-	// Dir holds the per-call databases (default os.TempDir()).
+	// Dir holds the per-call databases (default /dev/shm if present, else
+	// os.TempDir()).
 	Dir string
 	// Model gives each case's model side.
 	Model ModelFor
 	// AgentWait bounds a wait for the agent's next event (default 2 s).
 	AgentWait time.Duration
 
-	once sync.Once
-	api  *callsim.Server
+	once     sync.Once
+	api      *callsim.Server
+	teardown sync.WaitGroup
 }
 
 // NewService returns the production agent service path.
 func NewService(m ModelFor) *Service { return &Service{Config: session.Default(), Model: m} }
 
-// Close stops the loopback API.
+// Close waits for the calls' teardown and stops the loopback API.
 func (a *Service) Close() {
+	a.teardown.Wait()
 	if a.api != nil {
 		a.api.Close()
 	}
@@ -86,16 +100,36 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(a.Dir, "eval-call-*")
+	if cl, ok := model.(io.Closer); ok {
+		defer func() { _ = cl.Close() }()
+	}
+	base := a.Dir
+	if base == "" {
+		base = memDir()
+	}
+	dir, err := os.MkdirTemp(base, "eval-call-*")
 	if err != nil {
 		return nil, fmt.Errorf("agentenv: temp dir: %w", err)
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	// The call's teardown (caller hangs up, service shutdown, store
+	// closed, files removed) runs after the outcome is read, off the
+	// critical path; Close waits for it.
+	var cleanup []func()
+	a.teardown.Add(1)
+	defer func() {
+		go func() {
+			defer a.teardown.Done()
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}()
+	}()
+	cleanup = append(cleanup, func() { _ = os.RemoveAll(dir) })
 	store, err := schedule.Open(ctx, filepath.Join(dir, "schedule.db"))
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = store.Close() }()
+	cleanup = append(cleanup, func() { _ = store.Close() })
 	if err := store.Seed(ctx, c.State); err != nil {
 		return nil, fmt.Errorf("agentenv: seed the case's state: %w", err)
 	}
@@ -121,12 +155,11 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 		return nil, fmt.Errorf("agentenv: start the agent service: %w", err)
 	}
 	web := httptest.NewServer(svc.Handler())
-	defer web.Close()
-	defer func() {
+	cleanup = append(cleanup, web.Close, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = svc.Shutdown(sctx)
-	}()
+	})
 
 	call := a.api.NewCall(model)
 	from := "sip:anonymous@sip.example"
@@ -144,7 +177,7 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	if err := call.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("agentenv: the agent did not take the call: %w", err)
 	}
-	defer call.CallerHangsUp()
+	cleanup = append(cleanup, call.CallerHangsUp)
 	out.Session = call.Session()
 	var playErr error
 	for i, t := range c.Turns {
@@ -177,12 +210,40 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 			out.Err = nil
 		}
 	}
+	if u, ok := usageOf(model); ok {
+		out.Usage = u
+	}
+	for _, ev := range out.Timeline {
+		if ev.Kind == "response" && !isReplay(model) {
+			out.Responses++
+		}
+	}
 	state, err := store.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("agentenv: read the schedule after the call: %w", err)
 	}
 	out.State = state
 	return out, nil
+}
+
+// memDir is /dev/shm when there is one (the per-call SQLite files then
+// cost no disk syncs), else the default temp directory.
+func memDir() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+func usageOf(m callsim.Model) (runner.Usage, bool) {
+	if r, ok := m.(*replay.Recorder); ok {
+		return usageOf(r.Inner)
+	}
+	u, ok := m.(interface{ Usage() runner.Usage })
+	if !ok {
+		return runner.Usage{}, false
+	}
+	return u.Usage(), true
 }
 
 func isReplay(m callsim.Model) bool {

@@ -184,7 +184,7 @@ func (c *Call) noteCallControl() {
 func (c *Call) request() replay.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return replay.Request{CallID: c.rt.ID, Model: c.session.Model, Instructions: c.session.Instructions,
+	return replay.Request{CallID: c.rt.ID, Session: c.rt.Session(), Model: c.session.Model, Instructions: c.session.Instructions,
 		Tools: c.session.Tools, Conversation: append([]replay.Item(nil), c.conv...)}
 }
 

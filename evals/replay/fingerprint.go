@@ -39,7 +39,9 @@ type Item struct {
 
 // Request is what the model sees when a response starts.
 type Request struct {
-	CallID       string
+	CallID string
+	// Session is the effective session object (the accept body's).
+	Session      json.RawMessage
 	Model        string
 	Instructions string
 	// Tools is the effective tools array of the session (JSON).

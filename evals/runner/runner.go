@@ -169,6 +169,8 @@ type Runner struct {
 	// Calls, when set, runs every case as a call through the agent
 	// service (Model and Agent's Open are then unused).
 	Calls CallPath
+	// ModelName names the model in reports when Model is unset.
+	ModelName string
 	// Mode is recorded in the report (live, scripted, record).
 	Mode string
 	Opts Options
@@ -283,7 +285,7 @@ type Attempt struct {
 	Pass bool `json:"pass"`
 	// Error is a model or infrastructure error, or a timeout (the attempt
 	// fails closed).
-	Error    string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 	// Stale is set when the case's recording did not match what the model
 	// was given (the attempt fails closed; Error says what changed).
 	Stale string `json:"stale,omitempty"`
@@ -337,7 +339,7 @@ type Event struct {
 }
 
 // ScriptedNote is what every scripted report says about itself.
-const ScriptedNote = "scripted: replays recorded model transcripts to check the agent's own side (tools, schemas, schedule state, safety rules); this is NOT a measurement of the model"
+const ScriptedNote = "scripted: replays recorded model responses, keyed by what the model was given, through agent/service and a loopback Realtime API to check the agent's own side (prompt and tools as sent, tool outputs, call flow, schedule state, safety rules); this is NOT a measurement of the model"
 
 // Run plays the cases and returns the report. Cases that cannot run in this
 // mode (scripted without a script) are skipped, never passed.
@@ -365,11 +367,15 @@ func (r *Runner) Run(ctx context.Context, suiteName string, cases []*suite.Case,
 	} else if r.Agent != nil {
 		sess = r.Agent.Session()
 	}
-	rep := &Report{Suite: suiteName, Mode: r.Mode, Model: r.Model.Name(), Threshold: threshold, Repeat: o.Repeat, Total: len(cases), StartedAt: now().UTC()}
+	name := r.ModelName
+	if name == "" && r.Model != nil {
+		name = r.Model.Name()
+	}
+	rep := &Report{Suite: suiteName, Mode: r.Mode, Model: name, Threshold: threshold, Repeat: o.Repeat, Total: len(cases), StartedAt: now().UTC()}
 	if r.Mode == "scripted" {
 		rep.Note = ScriptedNote
 	} else {
-		rep.Note = r.Mode + ": the agent's session configuration and tools against the model " + rep.Model
+		rep.Note = r.Mode + ": calls through agent/service with its production session object, answered by the model " + rep.Model
 	}
 	start := time.Now()
 

@@ -18,6 +18,9 @@ import (
 	junit "github.com/joshdk/go-junit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"gitlab.com/acme/voice-agent/evals/rekey"
+	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
 const knownKey = "sk-proj-KNOWNKEY-must-never-appear-0123456789"
@@ -35,6 +38,32 @@ func runEval(t *testing.T, env map[string]string, args ...string) result {
 }
 
 const root = "../../.."
+
+// keySuite keys the hand-written recordings of a test suite with the
+// re-key command's logic, then applies edits (old, new pairs) to the files
+// (expectations are not part of the key, so a test can make a keyed case
+// fail on purpose).
+func keySuite(t *testing.T, dir string, edits ...string) {
+	t.Helper()
+	s, err := suite.LoadDir(dir)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	refused, err := rekey.Run(context.Background(), s, rekey.Options{By: "test"}, &out)
+	require.NoError(t, err)
+	require.Zero(t, refused, out.String())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		text := string(data)
+		for i := 0; i+1 < len(edits); i += 2 {
+			text = strings.ReplaceAll(text, edits[i], edits[i+1])
+		}
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	}
+}
 
 func TestScriptedVoiceSuiteAcceptance(t *testing.T) {
 	dir := t.TempDir()
@@ -132,10 +161,11 @@ func TestScoreBelowThresholdExitsOne(t *testing.T) {
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
   turns: [{caller: hi, model: [{say: hello}]}]
-  expect: {must_say: [goodbye]}
+  expect: {must_say: [hello]}
 - name: unscripted
   turns: [{caller: hi}]
 `})
+	keySuite(t, s, "must_say: [hello]", "must_say: [goodbye]")
 	r := runEval(t, nil, "--suite", s, "--threshold", "0.6")
 	assert.Equal(t, exitBelow, r.code, r.stdout)
 	assert.Regexp(t, `\[[1-3]/3\] FAIL wrong \(`, r.stdout)
@@ -325,8 +355,9 @@ func TestTerminalProgress(t *testing.T) {
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
   turns: [{caller: hi, model: [{say: hello}]}]
-  expect: {must_say: [goodbye]}
+  expect: {must_say: [hello]}
 `})
+	keySuite(t, s, "must_say: [hello]", "must_say: [goodbye]")
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"--suite", s, "--threshold", "0.4", "--parallel", "1"}, func(string) string { return "" }, &out, &errb, true, nil)
 	assert.Equal(t, exitPass, code, errb.String())

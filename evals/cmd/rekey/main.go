@@ -22,20 +22,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
-	"sync"
-	"time"
 
-	"gitlab.com/acme/voice-agent/evals/agentenv"
-	"gitlab.com/acme/voice-agent/evals/callsim"
-	"gitlab.com/acme/voice-agent/evals/replay"
-	"gitlab.com/acme/voice-agent/evals/runner"
+	"gitlab.com/acme/voice-agent/evals/rekey"
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, time.Now))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type list []string
@@ -50,162 +44,36 @@ func (l *list) Set(v string) error {
 	return nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	suiteName := fs.String("suite", "voice", "suite name under evals/suites, or a directory")
 	root := fs.String("root", ".", "repository root")
-	by := fs.String("by", "", "who re-keys (name or email): stored in each re-keyed case")
-	reason := fs.String("reason", "", "why changed tool outputs are accepted (required with --accept-outputs; stored in the case)")
-	parallel := fs.Int("parallel", 4, "calls at once")
+	var o rekey.Options
+	fs.StringVar(&o.By, "by", "", "who re-keys (name or email): stored in each re-keyed case")
+	fs.StringVar(&o.Reason, "reason", "", "why changed tool outputs are accepted (required with --accept-outputs; stored in the case)")
+	fs.IntVar(&o.Parallel, "parallel", 4, "calls at once")
 	var cases, accept list
 	fs.Var(&cases, "case", "case name to re-key (repeatable or comma-separated; default: every hand-written case)")
 	fs.Var(&accept, "accept-outputs", "case names whose changed tool outputs you reviewed and accept (needs --reason)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	bad := func(f string, a ...any) int { fmt.Fprintf(stderr, "rekey: "+f+"\n", a...); return 2 }
-	switch {
-	case strings.TrimSpace(*by) == "":
-		return bad(`--by is required: say who re-keys, e.g. --by "Jane Doe"`)
-	case len(accept) > 0 && strings.TrimSpace(*reason) == "":
-		return bad("--accept-outputs needs --reason: say why the changed tool outputs are right")
-	}
+	o.Cases, o.AcceptOutputs = cases, accept
 	dir, err := suite.Resolve(*root, *suiteName)
 	if err != nil {
-		return bad("%v", err)
+		fmt.Fprintf(stderr, "rekey: %v\n", err)
+		return 2
 	}
 	s, err := suite.LoadDir(dir)
 	if err != nil {
-		return bad("bad suite: %v", err)
+		fmt.Fprintf(stderr, "rekey: bad suite: %v\n", err)
+		return 2
 	}
-	want := map[string]bool{}
-	for _, c := range cases {
-		want[c] = true
-	}
-	accepted := map[string]bool{}
-	for _, c := range accept {
-		accepted[c] = true
-	}
-	var sel []*suite.Case
-	refused := 0
-	for _, c := range s.Cases {
-		if len(want) > 0 && !want[c.Name] {
-			continue
-		}
-		delete(want, c.Name)
-		if !c.Scripted() {
-			continue
-		}
-		if c.Recording != nil && c.Recording.Source == suite.SourceRecorded {
-			if len(cases) > 0 {
-				fmt.Fprintf(stdout, "REFUSED %s: recorded from %s on %s: re-record it with --mode record instead (a key on a protected branch)\n", c.Name, c.Recording.Model, c.Recording.Date)
-				refused++
-			}
-			continue
-		}
-		sel = append(sel, c)
-	}
-	if len(want) > 0 {
-		var names []string
-		for n := range want {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return bad("no case named %s in suite %s", strings.Join(names, ", "), s.Name)
-	}
-	var mu sync.Mutex
-	players := map[string]*replay.Player{}
-	svc := agentenv.NewService(func(c *suite.Case) (callsim.Model, error) {
-		p := replay.NewKeyer(c, s.Name)
-		mu.Lock()
-		players[c.Name] = p
-		mu.Unlock()
-		return p, nil
-	})
-	defer svc.Close()
-	r := &runner.Runner{Agent: nil, Model: runner.Scripted{}, Calls: svc, Mode: "rekey", Opts: runner.Options{Parallel: *parallel}}
-	rep := r.Run(ctx, s.Name, sel, 0)
-
-	byFile := map[string]map[string]suite.Keyed{}
-	stamp := now().UTC().Format(time.RFC3339)
-	for i, c := range sel {
-		cr := rep.Cases[i]
-		a := cr.Attempts[0]
-		if a.Error != "" || len(a.Failures) > 0 {
-			fmt.Fprintf(stdout, "REFUSED %s: the case does not pass with the agent as it is, so its recording is not re-keyed:\n", c.Name)
-			if a.Error != "" {
-				fmt.Fprintf(stdout, "  %s\n", a.Error)
-			}
-			for _, f := range a.Failures {
-				fmt.Fprintf(stdout, "  %s\n", f)
-			}
-			refused++
-			continue
-		}
-		keys, seen := players[c.Name].Keys()
-		k := suite.Keyed{Recording: suite.Recording{Source: suite.SourceHandWritten, KeyedBy: *by, KeyedAt: stamp, Seen: seen}}
-		complete := true
-		same := c.Recording != nil && c.Recording.Seen != nil && seen != nil
-		for ti, t := range c.Turns {
-			row := make([]string, len(t.Model))
-			for ri, resp := range t.Model {
-				row[ri] = keys[[2]int{ti, ri}]
-				if row[ri] == "" {
-					complete = false
-				}
-				same = same && row[ri] == resp.Key
-			}
-			k.Keys = append(k.Keys, row)
-		}
-		if !complete {
-			fmt.Fprintf(stdout, "REFUSED %s: the call ended before every recorded response was replayed: the agent now behaves differently; rewrite the recording\n", c.Name)
-			refused++
-			continue
-		}
-		if same {
-			fmt.Fprintf(stdout, "up to date %s\n", c.Name)
-			continue
-		}
-		if c.Recording != nil && c.Recording.Seen != nil && seen != nil {
-			var changed []string
-			old := c.Recording.Seen.Outputs
-			for i, o := range seen.Outputs {
-				if i >= len(old) || old[i] != o {
-					changed = append(changed, fmt.Sprintf("tool output %d (%s)", i+1, o.Tool))
-				}
-			}
-			if len(old) > len(seen.Outputs) {
-				changed = append(changed, fmt.Sprintf("%d tool output(s) fewer", len(old)-len(seen.Outputs)))
-			}
-			if len(changed) > 0 {
-				if !accepted[c.Name] {
-					fmt.Fprintf(stdout, "REFUSED %s: %s changed: the agent now gives the model different tool results, which a re-key would hide; check the change, then rerun with --accept-outputs %s --reason \"...\"\n", c.Name, strings.Join(changed, ", "), c.Name)
-					refused++
-					continue
-				}
-				k.Recording.Reason = *reason
-			}
-			for _, ch := range replay.Changes(*c.Recording.Seen, *seen) {
-				fmt.Fprintf(stdout, "  %s: %s\n", c.Name, ch)
-			}
-		}
-		if byFile[c.File] == nil {
-			byFile[c.File] = map[string]suite.Keyed{}
-		}
-		byFile[c.File][c.Name] = k
-		fmt.Fprintf(stdout, "re-keyed %s\n", c.Name)
-	}
-	files := make([]string, 0, len(byFile))
-	for f := range byFile {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		if err := suite.WriteKeys(f, byFile[f]); err != nil {
-			return bad("%v", err)
-		}
-		fmt.Fprintf(stdout, "rekey: wrote %d case(s) to %s: review with git diff\n", len(byFile[f]), f)
+	refused, err := rekey.Run(ctx, s, o, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 2
 	}
 	if refused > 0 {
 		fmt.Fprintf(stdout, "rekey: %d case(s) refused\n", refused)
