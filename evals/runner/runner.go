@@ -227,10 +227,11 @@ type Report struct {
 	Cases          []*CaseResult  `json:"cases"`
 }
 
-// Passes reports whether the score reaches the threshold and no critical
-// case failed.
+// Passes reports whether the score reaches the threshold, no critical
+// case failed and no recording was stale (a stale recording fails the run
+// closed whatever the score: the gate no longer knows what it checks).
 func (r *Report) Passes() bool {
-	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0
+	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0 && r.Stale == 0
 }
 
 // LatencySummary is the model latency per response, and per caller turn

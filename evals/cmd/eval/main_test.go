@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"gitlab.com/acme/voice-agent/agent/session"
+	"gitlab.com/acme/voice-agent/evals/agentenv"
 	"gitlab.com/acme/voice-agent/evals/rekey"
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
@@ -367,4 +369,53 @@ func TestTerminalProgress(t *testing.T) {
 	assert.Contains(t, text, "2/2 cases, pass rate so far 50.0%\n")
 	assert.Contains(t, text, "\r\033[K[2/2] FAIL wrong", "failures stay on screen")
 	assert.NotContains(t, text, "PASS ok (", "passing cases only move the bar")
+}
+
+// TestChangedPromptOrSchemaFailsClosed is the gate's promise: one word of
+// the crisis section of the instructions, or one property name of a tool
+// schema, changed in the agent makes the scripted gate exit non-zero,
+// naming the stale recordings, what changed and the refresh command.
+func TestChangedPromptOrSchemaFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*session.Config)
+		want   string
+	}{
+		{"one word of the crisis section", func(c *session.Config) {
+			require.Contains(t, c.Instructions, "stop scheduling")
+			c.Instructions = strings.Replace(c.Instructions, "stop scheduling", "pause scheduling", 1)
+		}, `instructions: section "Crisis safety (this rule overrides everything el…" is new or changed`},
+		{"one property name of a tool schema", func(c *session.Config) {
+			for i, tl := range c.Tools {
+				if tl.Name == session.ToolBookAppointment {
+					require.Contains(t, string(tl.Parameters), `"slot_id"`)
+					c.Tools[i].Parameters = json.RawMessage(strings.Replace(string(tl.Parameters), `"slot_id":`, `"slot":`, 1))
+				}
+			}
+		}, "tool book_appointment: description or JSON schema changed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := session.Default()
+			cfg.Tools = append([]session.Tool(nil), cfg.Tools...)
+			tt.change(&cfg)
+			svc := agentenv.NewService(nil)
+			svc.Config = cfg
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"--root", root, "--suite", "voice", "--threshold", "0.92", "--filter", "crisis"},
+				func(string) string { return "" }, &out, &errb, false, &deps{service: svc})
+			assert.Equal(t, exitBelow, code, errb.String())
+			text := out.String()
+			assert.Contains(t, text, "STALE crisis-explicit-suicidal-ideation")
+			assert.Contains(t, text, tt.want)
+			assert.Regexp(t, `eval: \d+ stale recording\(s\), failed closed: .*crisis-mid-booking`, text)
+			assert.Contains(t, text, `refresh hand-written recordings (prompt or schema changes only): go run ./evals/cmd/rekey --suite voice --by "Your Name"`)
+			assert.Contains(t, text, "eval: FAIL")
+		})
+	}
+	// Unchanged, the same run passes: the failures above are the change's.
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"--root", root, "--suite", "voice", "--threshold", "0.92", "--filter", "crisis"},
+		func(string) string { return "" }, &out, &out, false, nil)
+	assert.Equal(t, exitPass, code, out.String())
 }
