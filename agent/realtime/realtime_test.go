@@ -133,7 +133,7 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	defer api.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	calls := realtime.NewCalls(api.URL, "sk-good", nil)
+	calls := realtime.NewCalls(api.URL(), "sk-good", nil)
 	sess, err := session.Default().JSON()
 	require.NoError(t, err)
 
@@ -142,8 +142,11 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	assert.JSONEq(t, string(sess), string(call.Session()))
 	require.NoError(t, calls.Transfer(ctx, call.ID, "tel:988"))
 	assert.Equal(t, []string{"tel:988"}, call.Referred())
-	require.NoError(t, calls.Hangup(ctx, call.ID))
-	assert.True(t, call.HungUp())
+	require.Error(t, calls.Hangup(ctx, call.ID), "a transferred call is over")
+	other := api.NewCall()
+	require.NoError(t, calls.Accept(ctx, other.ID, sess))
+	require.NoError(t, calls.Hangup(ctx, other.ID))
+	assert.True(t, other.HungUp())
 
 	busy := api.NewCall()
 	require.NoError(t, calls.Reject(ctx, busy.ID, 486))
@@ -157,8 +160,8 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	assert.NotEmpty(t, secret.Value)
 	assert.Greater(t, secret.ExpiresAt, time.Now().Unix())
 
-	bad := realtime.NewCalls(api.URL, "sk-bad", nil)
-	err = bad.Hangup(ctx, call.ID)
+	bad := realtime.NewCalls(api.URL(), "sk-bad", nil)
+	err = bad.Hangup(ctx, busy.ID)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, "401")
 	assert.NotContains(t, err.Error(), "sk-bad", "the key never appears in errors")

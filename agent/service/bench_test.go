@@ -143,28 +143,55 @@ func BenchmarkToolRoundTrip(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			calls := make([]*realtimetest.Call, conc)
+			asked := make([]atomic.Int64, conc)
+			base := make([]int64, conc)
 			for i := range calls {
 				calls[i] = h.api.NewCall()
+				calls[i].SetModel(receptionist(
+					func(string) []realtimetest.Output {
+						return []realtimetest.Output{realtimetest.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}
+					},
+					func(string, string) []realtimetest.Output { return nil }))
 				if status := h.deliver(b, calls[i]); status != http.StatusOK {
 					b.Fatalf("webhook: %d", status)
 				}
 				if err := calls[i].WaitConnected(ctx); err != nil {
 					b.Fatal(err)
 				}
+				// Let the greeting (if the agent asks for one) be done first.
+				if _, err := calls[i].WaitServerEvent(ctx, "session.created", 1); err != nil {
+					b.Fatal(err)
+				}
+				base[i] = int64(countResponseCreates(calls[i], 1<<30))
 			}
 			run(b, conc, func(w int) error {
-				out, err := calls[w].FunctionCall(ctx, session.ToolCheckAvailability, `{"date":"2099-03-02"}`)
-				if err != nil {
+				// The caller speaks; the model calls check_availability; the
+				// op ends when the agent has answered with the output and
+				// asked for the next response.
+				n := asked[w].Add(1)
+				if err := calls[w].CallerSays(ctx, "Anything on March 2nd?"); err != nil {
 					return err
 				}
-				if !strings.Contains(out, `"slots"`) {
-					return fmt.Errorf("unexpected output %s", out)
-				}
-				return calls[w].ExpectResponseCreate(ctx)
+				_, err := calls[w].WaitFor(ctx, "response.create after the tool output", func(e realtimetest.Event) bool {
+					return e.Kind == realtimetest.KindClient && e.Type == "response.create" && countResponseCreates(calls[w], e.Seq) >= base[w]+n
+				})
+				return err
 			})
 			for _, c := range calls {
-				c.HangupByCaller()
+				c.CallerHangsUp()
 			}
 		})
 	}
+}
+
+// countResponseCreates counts the agent's response.create events up to
+// timeline position seq.
+func countResponseCreates(c *realtimetest.Call, seq int) int64 {
+	var n int64
+	for _, e := range c.Events(realtimetest.KindClient, "response.create") {
+		if e.Seq <= seq {
+			n++
+		}
+	}
+	return n
 }

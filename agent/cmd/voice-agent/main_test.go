@@ -121,7 +121,7 @@ func TestBinary(t *testing.T) {
 		cmd := exec.Command(bin)
 		// OPENAI_BASE_URL points at the loopback API only to observe that
 		// nothing is accepted; VOICE_AGENT_ADDR picks a free port.
-		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=any-value", "OPENAI_BASE_URL=" + api.URL, "VOICE_AGENT_ADDR=127.0.0.1:0"}
+		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=any-value", "OPENAI_BASE_URL=" + api.URL(), "VOICE_AGENT_ADDR=127.0.0.1:0"}
 		cmd.Dir = dir
 		stderr, err := cmd.StderrPipe()
 		require.NoError(t, err)
