@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the clinic's zone resolves even on an image without a zoneinfo database
 
 	"gitlab.com/acme/voice-agent/agent/realtime"
 	"gitlab.com/acme/voice-agent/agent/webhook"
@@ -25,6 +26,17 @@ type Config struct {
 	TransferURI     string        // VOICE_AGENT_TRANSFER_URI
 	CrisisURI       string        // VOICE_AGENT_CRISIS_URI
 	ShutdownTimeout time.Duration // VOICE_AGENT_SHUTDOWN_TIMEOUT
+	// Location is the clinic's time zone (VOICE_AGENT_TIMEZONE, else TZ,
+	// else UTC): every date and time the agent speaks, takes or stores for
+	// the caller is local to it.
+	Location *time.Location
+	// StaffToken authorises the staff endpoints (VOICE_AGENT_STAFF_TOKEN);
+	// empty disables them (404).
+	StaffToken string
+	// RequireSRTP rejects calls whose media is not SRTP (VOICE_AGENT_REQUIRE_SRTP).
+	RequireSRTP bool
+	// Demo seeds an empty schedule with the demo clinic (VOICE_AGENT_DEMO=1).
+	Demo bool
 }
 
 // Defaults.
@@ -52,6 +64,62 @@ var Vars = []Var{
 	{Name: "VOICE_AGENT_TRANSFER_URI", Default: "", Description: "tel:/sip: URI transfer_to_human refers calls to; empty: the agent offers a callback instead."},
 	{Name: "VOICE_AGENT_CRISIS_URI", Default: "tel:988", Description: "tel:/sip: URI escalate_crisis refers calls to."},
 	{Name: "VOICE_AGENT_SHUTDOWN_TIMEOUT", Default: DefaultShutdownTimeout.String(), Description: "On SIGTERM, how long active calls may continue before they are hung up."},
+	{Name: "VOICE_AGENT_TIMEZONE", Default: "TZ, else UTC", Description: "The clinic's IANA time zone, e.g. America/New_York: tool dates and times, the instructions' today and schedule imports are local to it."},
+	{Name: "VOICE_AGENT_STAFF_TOKEN", Default: "", Description: "Bearer token (at least 32 characters, secret) for POST /v1/realtime/client-secret and GET /v1/staff/messages; empty: both answer 404."},
+	{Name: "VOICE_AGENT_REQUIRE_SRTP", Default: "0", Description: "1: reject calls whose sip_media_security is not srtp with SIP 488."},
+	{Name: "VOICE_AGENT_DEMO", Default: "0", Description: "1: seed an empty schedule with the demo clinic (fictional providers); never in production."},
+}
+
+// MinStaffTokenLength is the shortest VOICE_AGENT_STAFF_TOKEN accepted.
+const MinStaffTokenLength = 32
+
+// Clinic is the part of the configuration the schedule commands need
+// (import-schedule, messages): no OpenAI credentials.
+type Clinic struct {
+	DBPath   string         // VOICE_AGENT_DB
+	Location *time.Location // VOICE_AGENT_TIMEZONE, else TZ, else UTC
+}
+
+// ClinicFromEnv reads VOICE_AGENT_DB and the clinic's time zone.
+func ClinicFromEnv(getenv func(string) string) (Clinic, error) {
+	c := Clinic{DBPath: strings.TrimSpace(getenv("VOICE_AGENT_DB"))}
+	if c.DBPath == "" {
+		c.DBPath = DefaultDBPath
+	}
+	loc, err := Location(getenv)
+	c.Location = loc
+	return c, err
+}
+
+// Location returns the clinic's time zone: VOICE_AGENT_TIMEZONE, else TZ
+// (what the deployment already sets for the process), else UTC.
+func Location(getenv func(string) string) (*time.Location, error) {
+	name, from := strings.TrimSpace(getenv("VOICE_AGENT_TIMEZONE")), "VOICE_AGENT_TIMEZONE"
+	if name == "" {
+		// TZ may carry glibc's leading colon (TZ=:America/New_York).
+		name, from = strings.TrimPrefix(strings.TrimSpace(getenv("TZ")), ":"), "TZ"
+	}
+	if name == "" {
+		return time.UTC, nil
+	}
+	if name == "Local" || strings.HasPrefix(name, "/") {
+		return time.UTC, fmt.Errorf("%s %q is not an IANA time zone name: use the clinic's zone, e.g. America/New_York", from, name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC, fmt.Errorf("%s %q is not a known IANA time zone: use the clinic's zone, e.g. America/New_York or Asia/Kolkata", from, name)
+	}
+	return loc, nil
+}
+
+func flag(getenv func(string) string, name string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(getenv(name))) {
+	case "", "0", "false", "no":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s %q must be 1 or 0", name, getenv(name))
 }
 
 // FromEnv reads and validates the configuration; getenv is os.Getenv in
@@ -71,13 +139,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Addr:          get("VOICE_AGENT_ADDR", DefaultAddr),
 		TransferURI:   get("VOICE_AGENT_TRANSFER_URI", ""),
 		CrisisURI:     get("VOICE_AGENT_CRISIS_URI", "tel:988"),
+		StaffToken:    get("VOICE_AGENT_STAFF_TOKEN", ""),
 	}
 	var errs []error
+	loc, err := Location(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Location = loc
+	if c.StaffToken != "" && len(c.StaffToken) < MinStaffTokenLength {
+		errs = append(errs, fmt.Errorf("VOICE_AGENT_STAFF_TOKEN is shorter than %d characters: generate one with `openssl rand -hex 32`, or leave it empty to disable the staff endpoints", MinStaffTokenLength))
+	}
+	if c.RequireSRTP, err = flag(getenv, "VOICE_AGENT_REQUIRE_SRTP"); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Demo, err = flag(getenv, "VOICE_AGENT_DEMO"); err != nil {
+		errs = append(errs, err)
+	}
 	if c.APIKey == "" {
 		errs = append(errs, errors.New("OPENAI_API_KEY is required: set it to the OpenAI API key of the project that receives the calls"))
 	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("OPENAI_WEBHOOK_SECRET is required: set it to the webhook's signing secret (whsec_...) from the OpenAI dashboard"))
+	} else if !strings.HasPrefix(c.WebhookSecret, "whsec_") {
+		errs = append(errs, errors.New("OPENAI_WEBHOOK_SECRET does not start with whsec_: paste the webhook's signing secret exactly as the OpenAI dashboard shows it (whsec_...), not the API key or the webhook id"))
 	} else if err := webhook.ValidateSecret(c.WebhookSecret); err != nil {
 		errs = append(errs, fmt.Errorf("OPENAI_WEBHOOK_SECRET is invalid: %w", err))
 	}

@@ -14,7 +14,15 @@ const (
 	OutcomeCompleted    = "completed"
 	OutcomeTransferred  = "transferred"
 	OutcomeFailed       = "failed"
+	// OutcomeRejectedMedia: refused with SIP 488 because its media was not
+	// SRTP (VOICE_AGENT_REQUIRE_SRTP=1).
+	OutcomeRejectedMedia = "rejected_media"
 )
+
+// WebhookDuplicate is the voice_agent_webhooks_total type of a delivery
+// answered 200 without side effects (a replayed webhook-id, or a call_id
+// already handled under another webhook-id).
+const WebhookDuplicate = "duplicate"
 
 // Metrics are the agent's collectors, registered on their own registry.
 type Metrics struct {
@@ -31,7 +39,7 @@ type Metrics struct {
 	BuildInfo       *prometheus.GaugeVec
 }
 
-var tools = []string{"check_availability", "book_appointment", "cancel_appointment", "transfer_to_human", "end_call", "escalate_crisis"}
+var tools = []string{"check_availability", "book_appointment", "cancel_appointment", "transfer_to_human", "end_call", "escalate_crisis", "take_message"}
 
 // New creates and registers the metrics (plus Go and process collectors).
 func New(version, commit string) *Metrics {
@@ -41,7 +49,7 @@ func New(version, commit string) *Metrics {
 			Name: "voice_agent_calls_active", Help: "Calls currently connected to the agent.",
 		}),
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voice_agent_calls_total", Help: "Calls by outcome (accepted, rejected_busy, accept_failed, completed, transferred, failed).",
+			Name: "voice_agent_calls_total", Help: "Calls by outcome (accepted, rejected_busy, rejected_media, accept_failed, completed, transferred, failed).",
 		}, []string{"outcome"}),
 		ToolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voice_agent_tool_calls_total", Help: "Tool calls by tool and result (ok, invalid, error).",
@@ -51,16 +59,16 @@ func New(version, commit string) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"tool"}),
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voice_agent_webhooks_total", Help: "Verified webhooks by event type.",
+			Name: "voice_agent_webhooks_total", Help: "Verified webhooks by event type (duplicate: answered 200 without side effects).",
 		}, []string{"type"}),
 		WebhookFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voice_agent_webhook_verification_failures_total", Help: "Webhooks refused by verification, by reason (headers, timestamp, signature, replay, body).",
+			Name: "voice_agent_webhook_verification_failures_total", Help: "Webhooks refused by verification, by reason (headers, timestamp, signature, body).",
 		}, []string{"reason"}),
 		RealtimeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "voice_agent_realtime_errors_total", Help: "Realtime API error events and sideband failures, by type.",
 		}, []string{"type"}),
 		ClientSecrets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voice_agent_client_secrets_total", Help: "Client secrets minted, by result (ok, error).",
+			Name: "voice_agent_client_secrets_total", Help: "Client secret requests, by result (ok, error, unauthorized).",
 		}, []string{"result"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "voice_agent_build_info", Help: "Build version and commit (value 1).",
@@ -72,10 +80,10 @@ func New(version, commit string) *Metrics {
 	m.BuildInfo.WithLabelValues(version, commit).Set(1)
 	// Pre-create the label values operators alert on, so they read 0 rather
 	// than being absent.
-	for _, o := range []string{OutcomeAccepted, OutcomeRejectedBusy, OutcomeAcceptFailed, OutcomeCompleted, OutcomeTransferred, OutcomeFailed} {
+	for _, o := range []string{OutcomeAccepted, OutcomeRejectedBusy, OutcomeRejectedMedia, OutcomeAcceptFailed, OutcomeCompleted, OutcomeTransferred, OutcomeFailed} {
 		m.Calls.WithLabelValues(o)
 	}
-	for _, r := range []string{"headers", "timestamp", "signature", "replay", "body"} {
+	for _, r := range []string{"headers", "timestamp", "signature", "body"} {
 		m.WebhookFailures.WithLabelValues(r)
 	}
 	for _, tool := range tools {
@@ -85,9 +93,11 @@ func New(version, commit string) *Metrics {
 		}
 	}
 	m.Webhooks.WithLabelValues("realtime.call.incoming")
+	m.Webhooks.WithLabelValues(WebhookDuplicate)
 	m.RealtimeErrors.WithLabelValues("sideband_connect")
 	m.ClientSecrets.WithLabelValues("ok")
 	m.ClientSecrets.WithLabelValues("error")
+	m.ClientSecrets.WithLabelValues("unauthorized")
 	return m
 }
 

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// DemoState is a small clinic (three providers, hourly slots 09:00-16:00 UTC
-// on the next ten weekdays after from) used to seed an empty database on
-// first start, so a fresh deployment can take calls.
-func DemoState(from time.Time) State {
+// DemoState is a fictional clinic (three providers, hourly slots from
+// 09:00 to 16:00 local time in loc on the next ten weekdays after from),
+// seeded into an empty database only with VOICE_AGENT_DEMO=1 (trials,
+// demos). A real clinic imports its schedule (ParseScheduleCSV, Import).
+func DemoState(from time.Time, loc *time.Location) State {
 	st := State{
 		Providers: []Provider{
 			{ID: "prov_rivera", Name: "Dr. Ana Rivera", Specialty: "psychiatry"},
@@ -17,16 +18,19 @@ func DemoState(from time.Time) State {
 			{ID: "prov_okafor", Name: "Dr. Tobi Okafor", Specialty: "psychology"},
 		},
 	}
-	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	from = from.In(loc)
+	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc)
 	for days := 0; days < 10; {
-		day = day.AddDate(0, 0, 1)
+		day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, loc)
 		if day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
 			continue
 		}
 		days++
 		for _, p := range st.Providers {
 			for h := 9; h < 16; h++ {
-				start := day.Add(time.Duration(h) * time.Hour)
+				// Wall-clock hours: day.Add would drift by the
+				// daylight-saving change.
+				start := time.Date(day.Year(), day.Month(), day.Day(), h, 0, 0, 0, loc)
 				st.Slots = append(st.Slots, Slot{
 					ID:         fmt.Sprintf("slot_%s_%s", p.ID[5:], start.Format("20060102T1504")),
 					ProviderID: p.ID,

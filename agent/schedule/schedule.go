@@ -109,6 +109,28 @@ var migrations = []string{
 	-- At most one booked appointment per slot: this is what makes double
 	-- booking impossible, also under concurrent calls.
 	CREATE UNIQUE INDEX one_booking_per_slot ON appointments(slot_id) WHERE status = 'booked';`,
+	// 2: webhook deduplication (by webhook-id and by call_id, so a restart
+	// does not accept a call twice) and messages taken for the front desk.
+	`CREATE TABLE webhook_deliveries (
+		webhook_id  TEXT PRIMARY KEY,
+		call_id     TEXT NOT NULL DEFAULT '',
+		received_at TEXT NOT NULL
+	);
+	CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(received_at);
+	CREATE TABLE calls (
+		call_id     TEXT PRIMARY KEY,
+		webhook_id  TEXT NOT NULL,
+		received_at TEXT NOT NULL
+	);
+	CREATE TABLE messages (
+		id              TEXT PRIMARY KEY,
+		call_id         TEXT NOT NULL DEFAULT '',
+		caller_name     TEXT NOT NULL CHECK (length(caller_name) > 0),
+		callback_number TEXT NOT NULL CHECK (length(callback_number) > 0),
+		reason          TEXT NOT NULL CHECK (length(reason) > 0),
+		created_at      TEXT NOT NULL
+	);
+	CREATE INDEX messages_by_time ON messages(created_at);`,
 }
 
 // Open opens (creating if needed) the database at path and runs pending

@@ -168,7 +168,9 @@ func TestConcurrentBookingNeverDoubleBooks(t *testing.T) {
 func TestDemoStateSeedsOnce(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
-	demo := schedule.DemoState(day)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	demo := schedule.DemoState(day, ny)
 	seeded, err := s.SeedIfEmpty(ctx, demo)
 	require.NoError(t, err)
 	assert.True(t, seeded)
@@ -179,9 +181,16 @@ func TestDemoStateSeedsOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, snap.Slots, 3*10*7)
 	for _, sl := range snap.Slots {
-		assert.NotEqual(t, time.Saturday, sl.Start.Weekday())
-		assert.NotEqual(t, time.Sunday, sl.Start.Weekday())
+		local := sl.Start.In(ny)
+		assert.NotEqual(t, time.Saturday, local.Weekday())
+		assert.NotEqual(t, time.Sunday, local.Weekday())
+		assert.True(t, local.Hour() >= 9 && local.Hour() < 16, "demo hours are the clinic's local 09:00-16:00, got %s", local)
 	}
+	// day is 2026-12-01T00:00Z, still Monday 30 November in New York: the
+	// first demo day is Tuesday 1 December, and its 09:00 in New York is
+	// 14:00 UTC (the old demo put it at 09:00 UTC, 04:00 in the clinic).
+	assert.Equal(t, "2026-12-01T09:00:00-05:00", demo.Slots[0].Start.Format(time.RFC3339))
+	assert.Equal(t, "2026-12-01T14:00:00Z", demo.Slots[0].Start.UTC().Format(time.RFC3339))
 }
 
 func TestOpenRejectsEmptyPath(t *testing.T) {

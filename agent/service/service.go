@@ -29,6 +29,7 @@ import (
 // SIP status codes used to reject calls.
 const (
 	SIPBusyHere           = 486
+	SIPNotAcceptableHere  = 488 // the media offered is not acceptable (not SRTP)
 	SIPServiceUnavailable = 503
 )
 
@@ -51,6 +52,17 @@ type Options struct {
 	// Version and Commit of the running binary, reported by /healthz so a
 	// deploy can wait for the revision it rolled out (`dagger call wait-ready`).
 	Version, Commit string
+	// Location is the clinic's time zone (nil: UTC): the instructions' today.
+	Location *time.Location
+	// StaffToken is the bearer token of the staff endpoints
+	// (POST /v1/realtime/client-secret, GET /v1/staff/messages); empty
+	// disables them (404).
+	StaffToken string
+	// RequireSRTP rejects calls whose sip_media_security is not "srtp"
+	// (SIP 488) instead of accepting them.
+	RequireSRTP bool
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Service handles calls. Create it with New.
@@ -64,6 +76,10 @@ type Service struct {
 	config   session.Config
 	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
 	health   []byte
+	loc      *time.Location
+	staff    staffAuth
+	srtp     bool
+	now      func() time.Time
 
 	slots    chan struct{}
 	draining atomic.Bool
@@ -92,6 +108,12 @@ func New(opts Options) (*Service, error) {
 	if opts.Dial == nil {
 		opts.Dial = realtime.Dial
 	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	health, err := json.Marshal(Health{Status: "ok", Version: opts.Version, Commit: opts.Commit})
 	if err != nil {
 		return nil, fmt.Errorf("service: encode health: %w", err)
@@ -101,6 +123,7 @@ func New(opts Options) (*Service, error) {
 		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
 		exec:   tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
 		config: opts.Session, dial: opts.Dial, health: append(health, '\n'),
+		loc: opts.Location, staff: newStaffAuth(opts.StaffToken), srtp: opts.RequireSRTP, now: opts.Now,
 		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -109,7 +132,11 @@ func New(opts Options) (*Service, error) {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/openai/webhook", s.handleWebhook)
-	mux.HandleFunc("POST /v1/realtime/client-secret", s.handleClientSecret)
+	if s.staff.enabled() {
+		// Staff endpoints exist only with a token; without one they are 404.
+		mux.HandleFunc("POST /v1/realtime/client-secret", s.staff.require(s.handleClientSecret, s.m.ClientSecrets.WithLabelValues("unauthorized").Inc))
+		mux.HandleFunc("GET /v1/staff/messages", s.staff.require(s.handleMessages, nil))
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.Registry, promhttp.HandlerOpts{Registry: s.m.Registry}))
@@ -162,10 +189,6 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.WebhookFailures.WithLabelValues(reason).Inc()
 		s.log.Warn("webhook refused", "reason", reason, "err", err)
-		if reason == webhook.ReasonReplay {
-			http.Error(w, "webhook already delivered", http.StatusConflict)
-			return
-		}
 		http.Error(w, "invalid webhook signature", http.StatusUnauthorized)
 		return
 	}
@@ -177,8 +200,8 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
 	if ev.Type != webhook.TypeRealtimeCallIncoming {
+		s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
 		s.log.Info("webhook ignored", "type", ev.Type, "event_id", ev.ID)
 		w.WriteHeader(http.StatusOK)
 		return
@@ -189,13 +212,51 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if status, err := s.admit(r.Context(), call); err != nil {
-		s.verifier.Forget(webhookID) // let OpenAI's retry through
+	// OpenAI retries a delivery it did not see answered 2xx, and one call
+	// can arrive under two webhook-ids: both are answered 200 without a
+	// second accept. The claim is in the database, so it holds across a
+	// restart.
+	claim, err := s.store.ClaimDelivery(r.Context(), webhookID, call.CallID, s.now())
+	if err != nil {
+		s.log.Error("webhook deduplication failed", "call_id", call.CallID, "err", err)
+		http.Error(w, "could not record the webhook", http.StatusServiceUnavailable)
+		return
+	}
+	if claim != schedule.ClaimNew {
+		s.m.Webhooks.WithLabelValues(metrics.WebhookDuplicate).Inc()
+		s.log.Info("duplicate webhook answered without side effects", "call_id", call.CallID, "event_id", ev.ID, "duplicate", claim.String())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	s.m.Webhooks.WithLabelValues(metricType(ev.Type)).Inc()
+	status, err := s.admitWithPolicy(r.Context(), call)
+	if err != nil {
+		// Let OpenAI's retry of this delivery through.
+		if rerr := s.store.ReleaseDelivery(context.WithoutCancel(r.Context()), webhookID, call.CallID); rerr != nil {
+			s.log.Error("webhook claim not released", "call_id", call.CallID, "err", rerr)
+		}
 		s.log.Error("call not handled", "call_id", call.CallID, "err", err)
 		http.Error(w, "call could not be handled", status)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// admitWithPolicy applies the media policy, then admits the call.
+func (s *Service) admitWithPolicy(ctx context.Context, call webhook.IncomingCall) (int, error) {
+	if s.srtp && call.MediaSecurity() != webhook.MediaSRTP {
+		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedMedia).Inc()
+		media := call.MediaSecurity()
+		if media != webhook.MediaRTP {
+			media = "unknown" // omitted or a value this version does not know
+		}
+		s.log.Warn("rejecting call: media is not SRTP (VOICE_AGENT_REQUIRE_SRTP=1)", "call_id", call.CallID, "sip_media_security", media)
+		if err := s.calls.Reject(ctx, call.CallID, SIPNotAcceptableHere); err != nil {
+			return http.StatusBadGateway, err
+		}
+		return http.StatusOK, nil
+	}
+	return s.admit(ctx, call)
 }
 
 func metricType(t string) string {
@@ -206,9 +267,9 @@ func metricType(t string) string {
 }
 
 // sessionNow is the session configuration for a call starting now: the
-// configured one with today's date (the process's time zone, TZ) added.
+// configured one with today's date and time in the clinic's zone added.
 func (s *Service) sessionNow() ([]byte, error) {
-	return s.config.WithToday(time.Now()).JSON()
+	return s.config.WithToday(s.now().In(s.loc)).JSON()
 }
 
 // admit accepts the call and starts its sideband, or rejects it when at
@@ -263,6 +324,7 @@ func (s *Service) handleClientSecret(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	s.log.Info("client secret requested by staff")
 	body, err := s.sessionNow()
 	if err != nil {
 		http.Error(w, "session configuration", http.StatusInternalServerError)

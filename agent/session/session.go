@@ -31,6 +31,7 @@ const (
 	ToolTransferToHuman   = "transfer_to_human"
 	ToolEndCall           = "end_call"
 	ToolCrisisEscalation  = "escalate_crisis"
+	ToolTakeMessage       = "take_message"
 )
 
 // Tool is a function the model may call.
@@ -58,6 +59,8 @@ Scheduling:
 - Use check_availability before offering times; only offer slots it returned, and read times back with the provider's name.
 - Before book_appointment, collect the patient's full name and confirm the chosen slot; after booking, read back the date, time, provider and the appointment id.
 - To cancel, ask for the appointment id and the patient's full name, then call cancel_appointment.
+- All dates and times are the clinic's local time (the time zone named below). check_availability takes a local date; the times tools return carry the clinic's UTC offset: say them as local clock times (e.g. "9 AM"), never the offset.
+- When the caller needs a person: use transfer_to_human; if it says no staff line is available, or the transfer failed, offer to take a message: ask for their name, the best number to call back (or use the number they are calling from) and a short non-clinical reason, then call take_message.
 - Never invent availability, appointment ids or clinical advice. You do not diagnose, prescribe or give medical advice; offer to transfer to staff for clinical questions, billing or anything you cannot do.
 - Do not repeat phone numbers or other personal details back more than needed.
 
@@ -80,11 +83,24 @@ func Default() Config {
 
 // WithToday returns c with today's date appended to the instructions, so
 // the model can resolve "tomorrow" or "next Tuesday" to the dates the tools
-// take. The agent sets it when a call starts, in the clinic's time zone.
+// take. now must be in the clinic's time zone (the agent passes
+// time.Now().In(clinic) when a call starts): its date, clock and zone name
+// are what the model is told.
 func (c Config) WithToday(now time.Time) Config {
+	_, offset := now.Zone()
 	c.Instructions = strings.TrimRight(c.Instructions, "\n") +
-		"\n\nToday is " + now.Format("Monday, 2 January 2006") + " (" + now.Format("2006-01-02") + "), " + now.Format("15:04 MST") + "."
+		"\n\nToday is " + now.Format("Monday, 2 January 2006") + " (" + now.Format("2006-01-02") + "), " + now.Format("15:04 MST") +
+		", in the clinic's time zone " + now.Location().String() + " (UTC" + utcOffset(offset) + ")."
 	return c
+}
+
+// utcOffset renders a zone offset in seconds as +05:30, -05:00 or +00:00.
+func utcOffset(seconds int) string {
+	sign := "+"
+	if seconds < 0 {
+		sign, seconds = "-", -seconds
+	}
+	return fmt.Sprintf("%s%02d:%02d", sign, seconds/3600, seconds%3600/60)
 }
 
 // DefaultTools returns the receptionist's tools.
@@ -92,9 +108,9 @@ func DefaultTools() []Tool {
 	return []Tool{
 		{
 			Name:        ToolCheckAvailability,
-			Description: "List open appointment slots on a date, optionally for one provider. Returns slot ids, start/end times (UTC, RFC 3339) and provider names.",
+			Description: "List open appointment slots on a date, optionally for one provider. Returns slot ids, start/end times (the clinic's local time, RFC 3339 with its UTC offset, e.g. 2026-12-02T09:00:00-05:00), the clinic's time_zone and provider names.",
 			Parameters: json.RawMessage(`{"type":"object","properties":{` +
-				`"date":{"type":"string","description":"Day to search, YYYY-MM-DD."},` +
+				`"date":{"type":"string","description":"Local day to search in the clinic's time zone, YYYY-MM-DD."},` +
 				`"provider_id":{"type":"string","description":"Optional provider id to restrict the search."}},` +
 				`"required":["date"],"additionalProperties":false}`),
 		},
@@ -128,6 +144,15 @@ func DefaultTools() []Tool {
 			Parameters: json.RawMessage(`{"type":"object","properties":{` +
 				`"risk":{"type":"string","enum":["self_harm","harm_to_others","immediate_danger","unclear"],"description":"Kind of risk signalled."}},` +
 				`"required":["risk"],"additionalProperties":false}`),
+		},
+		{
+			Name:        ToolTakeMessage,
+			Description: "Take a message for the front desk to call the caller back, when no staff line is available or a transfer failed. Needs the caller's name and a short non-clinical reason; the callback number defaults to the number they are calling from.",
+			Parameters: json.RawMessage(`{"type":"object","properties":{` +
+				`"caller_name":{"type":"string","description":"Caller's full name."},` +
+				`"callback_number":{"type":"string","description":"Number to call back, if the caller gives one, e.g. +1 555 010 0199; omit to use the number they are calling from."},` +
+				`"reason":{"type":"string","description":"Short non-clinical reason for the callback, e.g. billing question."}},` +
+				`"required":["caller_name","reason"],"additionalProperties":false}`),
 		},
 		{
 			Name:        ToolEndCall,

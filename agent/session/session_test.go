@@ -35,7 +35,7 @@ func TestObjectIsTheDocumentedSessionShape(t *testing.T) {
 	assert.Equal(t, []any{"audio"}, got["output_modalities"])
 	assert.Equal(t, map[string]any{"output": map[string]any{"voice": "marin"}}, got["audio"])
 	tools := got["tools"].([]any)
-	require.Len(t, tools, 6)
+	require.Len(t, tools, 7)
 	first := tools[0].(map[string]any)
 	assert.Equal(t, "function", first["type"])
 	assert.Equal(t, "check_availability", first["name"])
@@ -61,10 +61,35 @@ func TestValidateRejectsBadConfig(t *testing.T) {
 }
 
 func TestWithToday(t *testing.T) {
-	now := time.Date(2026, time.November, 26, 14, 5, 0, 0, time.FixedZone("EST", -5*3600))
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	now := time.Date(2026, time.November, 26, 14, 5, 0, 0, ny)
 	c := session.Default().WithToday(now)
 	assert.True(t, strings.HasPrefix(c.Instructions, session.Instructions), "the production instructions stay first")
-	assert.True(t, strings.HasSuffix(c.Instructions, "\n\nToday is Thursday, 26 November 2026 (2026-11-26), 14:05 EST."), c.Instructions)
+	assert.True(t, strings.HasSuffix(c.Instructions, "\n\nToday is Thursday, 26 November 2026 (2026-11-26), 14:05 EST, in the clinic's time zone America/New_York (UTC-05:00)."), c.Instructions)
 	assert.Equal(t, session.Instructions, session.Default().Instructions, "Default is not changed")
 	require.NoError(t, c.Validate())
+}
+
+func TestWithTodayNamesTheClinicZone(t *testing.T) {
+	// 23:30 UTC on 1 December is already 2 December in Kolkata: the model
+	// must be told the clinic's date, zone and offset, not UTC's.
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	require.NoError(t, err)
+	c := session.Default().WithToday(time.Date(2026, 12, 1, 23, 30, 0, 0, time.UTC).In(kolkata))
+	assert.True(t, strings.HasSuffix(c.Instructions, "\n\nToday is Wednesday, 2 December 2026 (2026-12-02), 05:00 IST, in the clinic's time zone Asia/Kolkata (UTC+05:30)."), c.Instructions)
+	assert.Contains(t, c.Instructions, "All dates and times are the clinic's local time")
+}
+
+func TestTakeMessageTool(t *testing.T) {
+	tool, ok := session.Default().Tool(session.ToolTakeMessage)
+	require.True(t, ok, "take_message is offered to the model")
+	var schema struct {
+		Required   []string       `json:"required"`
+		Properties map[string]any `json:"properties"`
+	}
+	require.NoError(t, json.Unmarshal(tool.Parameters, &schema))
+	assert.Equal(t, []string{"caller_name", "reason"}, schema.Required)
+	assert.Contains(t, schema.Properties, "callback_number")
+	assert.Contains(t, session.Instructions, "call take_message")
 }

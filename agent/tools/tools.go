@@ -2,6 +2,11 @@
 // schedule and the call control (SIP refer). Invalid arguments never crash
 // or fail the call: they become an error message in the output returned to
 // the model, which can then ask the caller again.
+//
+// Time-zone rule: every date a tool takes is a local date of the clinic's
+// zone (WithLocation) and means that local day, midnight to midnight (23 or
+// 25 hours on a daylight-saving change); every time a tool returns is RFC
+// 3339 with the zone's offset on that date, e.g. 2026-12-02T09:00:00-05:00.
 package tools
 
 import (
@@ -71,6 +76,7 @@ type Executor struct {
 	frontDesk      string
 	crisis         string
 	now            func() time.Time
+	loc            *time.Location
 	maxSearchSlots int
 }
 
@@ -89,14 +95,30 @@ func WithCrisisTarget(uri string) Option { return func(e *Executor) { e.crisis =
 // WithClock sets the clock used to refuse past dates (tests and evals).
 func WithClock(now func() time.Time) Option { return func(e *Executor) { e.now = now } }
 
+// WithLocation sets the clinic's time zone (default UTC): dates the tools
+// take are its local days, times they return carry its offset.
+func WithLocation(loc *time.Location) Option {
+	return func(e *Executor) {
+		if loc != nil {
+			e.loc = loc
+		}
+	}
+}
+
 // NewExecutor returns an executor over store and ctl.
 func NewExecutor(store *schedule.Store, ctl CallControl, opts ...Option) *Executor {
-	e := &Executor{store: store, ctl: ctl, crisis: DefaultCrisisTarget, now: time.Now, maxSearchSlots: 12}
+	e := &Executor{store: store, ctl: ctl, crisis: DefaultCrisisTarget, now: time.Now, loc: time.UTC, maxSearchSlots: 12}
 	for _, o := range opts {
 		o(e)
 	}
 	return e
 }
+
+// Location is the clinic's time zone the executor works in.
+func (e *Executor) Location() *time.Location { return e.loc }
+
+// localTime formats t for the model: RFC 3339 with the clinic's offset.
+func (e *Executor) localTime(t time.Time) string { return t.In(e.loc).Format(time.RFC3339) }
 
 // Execute runs the tool name with argumentsJSON (the model's arguments).
 func (e *Executor) Execute(ctx context.Context, call Call, name, argumentsJSON string) Result {
@@ -111,6 +133,8 @@ func (e *Executor) Execute(ctx context.Context, call Call, name, argumentsJSON s
 		return e.transfer(ctx, call, argumentsJSON)
 	case session.ToolCrisisEscalation:
 		return e.crisisEscalation(ctx, call, argumentsJSON)
+	case session.ToolTakeMessage:
+		return e.takeMessage(ctx, call, argumentsJSON)
 	case session.ToolEndCall:
 		var args struct {
 			Reason string `json:"reason"`
@@ -132,15 +156,19 @@ func (e *Executor) checkAvailability(ctx context.Context, raw string) Result {
 	if msg := decode(raw, &args); msg != "" {
 		return invalid(msg)
 	}
-	day, err := time.Parse(time.DateOnly, strings.TrimSpace(args.Date))
+	// The date is a local day of the clinic: from its midnight to the next
+	// (time.Date normalises day+1, and a DST day is 23 or 25 hours long).
+	day, err := time.ParseInLocation(time.DateOnly, strings.TrimSpace(args.Date), e.loc)
 	if err != nil {
 		return invalid(fmt.Sprintf("date %q is not a valid date: use YYYY-MM-DD, e.g. 2026-12-01", args.Date))
 	}
-	today := e.now().UTC().Truncate(24 * time.Hour)
+	next := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, e.loc)
+	now := e.now().In(e.loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, e.loc)
 	if day.Before(today) {
 		return invalid(fmt.Sprintf("date %s is in the past; today is %s", args.Date, today.Format(time.DateOnly)))
 	}
-	slots, err := e.store.Available(ctx, day, day.AddDate(0, 0, 1), args.ProviderID)
+	slots, err := e.store.Available(ctx, day, next, args.ProviderID)
 	if err != nil {
 		return failed(err)
 	}
@@ -170,9 +198,9 @@ func (e *Executor) checkAvailability(ctx context.Context, raw string) Result {
 		if len(out) == e.maxSearchSlots {
 			break
 		}
-		out = append(out, slotOut{SlotID: s.ID, Start: s.Start.Format(time.RFC3339), End: s.End.Format(time.RFC3339), Provider: names[s.ProviderID]})
+		out = append(out, slotOut{SlotID: s.ID, Start: e.localTime(s.Start), End: e.localTime(s.End), Provider: names[s.ProviderID]})
 	}
-	return Result{Output: output(map[string]any{"date": day.Format(time.DateOnly), "slots": out, "more": len(slots) > len(out)})}
+	return Result{Output: output(map[string]any{"date": day.Format(time.DateOnly), "time_zone": e.loc.String(), "slots": out, "more": len(slots) > len(out)})}
 }
 
 func (e *Executor) book(ctx context.Context, call Call, raw string) Result {
@@ -207,7 +235,8 @@ func (e *Executor) book(ctx context.Context, call Call, raw string) Result {
 	case err != nil:
 		return failed(err)
 	}
-	return Result{Output: output(map[string]any{"booked": true, "appointment_id": a.ID, "slot_id": slot.ID, "start": slot.Start.Format(time.RFC3339), "provider_id": slot.ProviderID})}
+	return Result{Output: output(map[string]any{"booked": true, "appointment_id": a.ID, "slot_id": slot.ID,
+		"start": e.localTime(slot.Start), "end": e.localTime(slot.End), "time_zone": e.loc.String(), "provider_id": slot.ProviderID})}
 }
 
 func (e *Executor) cancel(ctx context.Context, raw string) Result {
@@ -241,7 +270,7 @@ func (e *Executor) transfer(ctx context.Context, call Call, raw string) Result {
 		return invalid(msg)
 	}
 	if e.frontDesk == "" {
-		return invalid("no staff line is configured for transfers right now; offer to take a message for a callback from the front desk")
+		return invalid("no staff line is configured for transfers right now; offer to take a message for a callback from the front desk (take_message)")
 	}
 	if err := e.ctl.Transfer(ctx, call.ID, e.frontDesk); err != nil {
 		r := failed(err)
@@ -249,6 +278,67 @@ func (e *Executor) transfer(ctx context.Context, call Call, raw string) Result {
 		return r
 	}
 	return Result{Output: output(map[string]any{"transferred": true}), Transfer: true}
+}
+
+// takeMessage stores a message for the front desk: who called, how to
+// call back (the number the caller gives, else the number they call from)
+// and why.
+func (e *Executor) takeMessage(ctx context.Context, call Call, raw string) Result {
+	var args struct {
+		CallerName     string `json:"caller_name"`
+		CallbackNumber string `json:"callback_number"`
+		Reason         string `json:"reason"`
+	}
+	if msg := decode(raw, &args); msg != "" {
+		return invalid(msg)
+	}
+	var missing []string
+	if strings.TrimSpace(args.CallerName) == "" {
+		missing = append(missing, "caller_name")
+	}
+	if strings.TrimSpace(args.Reason) == "" {
+		missing = append(missing, "reason")
+	}
+	if len(missing) > 0 {
+		return invalid("missing required argument(s): " + strings.Join(missing, ", ") + "; ask the caller")
+	}
+	if len(args.CallerName) > 200 || len(args.Reason) > 500 || len(args.CallbackNumber) > 40 {
+		return invalid("caller_name (max 200 characters), reason (max 500) or callback_number (max 40) is too long")
+	}
+	number := strings.TrimSpace(args.CallbackNumber)
+	if number == "" {
+		number = call.CallerNumber
+		if !phoneNumber(number) {
+			return invalid("the number the caller is calling from is unknown: ask for a callback number and pass it as callback_number")
+		}
+	} else if !phoneNumber(number) {
+		return invalid("callback_number is not a phone number (7 to 15 digits, optionally with +, spaces, dashes, dots or parentheses): ask the caller to repeat it")
+	}
+	m, err := e.store.TakeMessage(ctx, schedule.Message{CallID: call.ID, CallerName: args.CallerName, CallbackNumber: number, Reason: args.Reason}, e.now())
+	if err != nil {
+		r := failed(err)
+		r.Output = output(map[string]any{"error": "the message could not be saved; apologise and ask the caller to call back during office hours"})
+		return r
+	}
+	return Result{Output: output(map[string]any{"message_taken": true, "message_id": m.ID,
+		"note": "Tell the caller the front desk will call them back; do not read the number back in full."})}
+}
+
+// phoneNumber accepts 7 to 15 digits (E.164 allows at most 15), an optional
+// leading +, and the separators people say or type.
+func phoneNumber(s string) bool {
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0:
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	return digits >= 7 && digits <= 15
 }
 
 var risks = map[string]bool{"self_harm": true, "harm_to_others": true, "immediate_danger": true, "unclear": true}

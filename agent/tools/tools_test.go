@@ -178,7 +178,7 @@ func TestCrisisAlwaysTransfersAndOffersLine(t *testing.T) {
 
 func FuzzExecute(f *testing.F) {
 	for _, s := range []string{`{"date":"2026-12-01"}`, `{"slot_id":"s1","patient_name":"A"}`, `{}`, `null`, `[]`, `"x"`, `{"appointment_id":"a","patient_name":"b"}`} {
-		for i := range 6 {
+		for i := range 7 {
 			f.Add(uint8(i), s)
 		}
 	}
@@ -186,7 +186,7 @@ func FuzzExecute(f *testing.F) {
 	require.NoError(f, err)
 	f.Cleanup(func() { _ = store.Close() })
 	ex := tools.NewExecutor(store, &recorder{}, tools.WithFrontDesk("sip:x@y"))
-	names := []string{session.ToolCheckAvailability, session.ToolBookAppointment, session.ToolCancelAppointment, session.ToolTransferToHuman, session.ToolEndCall, session.ToolCrisisEscalation}
+	names := []string{session.ToolCheckAvailability, session.ToolBookAppointment, session.ToolCancelAppointment, session.ToolTransferToHuman, session.ToolEndCall, session.ToolCrisisEscalation, session.ToolTakeMessage}
 	f.Fuzz(func(t *testing.T, which uint8, args string) {
 		r := ex.Execute(context.Background(), call, names[int(which)%len(names)], args)
 		var m map[string]any

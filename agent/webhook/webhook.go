@@ -6,7 +6,8 @@
 // SDK (webhooks.WebhookService.VerifySignatureWithToleranceAndTime), which
 // implements exactly that scheme and needs no base URL. The SDK leaves
 // replay protection to the caller ("callers must deduplicate authenticated
-// deliveries"), so Verifier adds a bounded cache of seen webhook ids.
+// deliveries"): the service does it, persistently, by webhook-id and by
+// call_id (schedule.Store.ClaimDelivery), and answers a duplicate 200.
 package webhook
 
 import (
@@ -18,7 +19,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/openai/openai-go/v3/option"
@@ -33,7 +33,6 @@ const (
 	ReasonHeaders   = "headers"
 	ReasonTimestamp = "timestamp"
 	ReasonSignature = "signature"
-	ReasonReplay    = "replay"
 	ReasonSecret    = "secret"
 )
 
@@ -46,28 +45,24 @@ type Error struct {
 func (e *Error) Error() string { return "webhook: " + e.Reason + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// ErrReplay is wrapped by the error for a webhook id seen before.
-var ErrReplay = errors.New("webhook id already delivered")
-
-// Verifier verifies webhooks and rejects replays. Safe for concurrent use.
+// Verifier verifies webhook signatures and timestamps. Safe for
+// concurrent use.
 type Verifier struct {
-	svc      webhooks.WebhookService
-	now      func() time.Time
-	mu       sync.Mutex
-	seen     map[string]time.Time // webhook-id -> when it can be forgotten
-	maxSeen  int
-	lastTrim time.Time
+	svc webhooks.WebhookService
+	now func() time.Time
 }
 
-// ValidateSecret checks a webhook secret: a whsec_ prefixed secret must be
-// canonical base64 of at least 24 bytes (what the SDK accepts).
+// ValidateSecret checks a webhook secret: whsec_ followed by canonical
+// base64 of at least 24 bytes, as the OpenAI dashboard shows it. Anything
+// else is refused (the SDK would take it as a raw key, and every webhook
+// would then fail with 401).
 func ValidateSecret(secret string) error {
 	if secret == "" {
 		return errors.New("webhook secret is empty")
 	}
 	enc, ok := strings.CutPrefix(secret, "whsec_")
 	if !ok {
-		return nil
+		return errors.New("webhook secret does not start with whsec_: paste the webhook's signing secret exactly as the OpenAI dashboard shows it")
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(enc)
 	if err != nil || base64.StdEncoding.EncodeToString(raw) != enc {
@@ -87,57 +82,20 @@ func NewVerifier(secret string, now func() time.Time) (*Verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{
-		svc:     webhooks.NewWebhookService(option.WithWebhookSecret(secret)),
-		now:     now,
-		seen:    map[string]time.Time{},
-		maxSeen: 100_000,
-	}, nil
+	return &Verifier{svc: webhooks.NewWebhookService(option.WithWebhookSecret(secret)), now: now}, nil
 }
 
-// Verify checks the signature and freshness of a delivery and records its
-// id; a second delivery with the same id fails with ErrReplay. Call Forget
-// when handling failed so that OpenAI's retry can be processed.
+// Verify checks the signature and freshness of a delivery. It does not
+// deduplicate: a replayed delivery verifies again (the caller decides,
+// from the webhook-id and the event, whether it was already handled).
 func (v *Verifier) Verify(body []byte, h http.Header) error {
-	now := v.now()
-	if err := v.svc.VerifySignatureWithToleranceAndTime(body, h, Tolerance, now); err != nil {
+	if err := v.svc.VerifySignatureWithToleranceAndTime(body, h, Tolerance, v.now()); err != nil {
 		return &Error{Reason: classify(err), Err: err}
 	}
-	id := h.Get("webhook-id")
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if until, ok := v.seen[id]; ok && now.Before(until) {
-		return &Error{Reason: ReasonReplay, Err: ErrReplay}
+	if h.Get("webhook-id") == "" {
+		return &Error{Reason: ReasonHeaders, Err: errors.New("webhook-id header is empty")}
 	}
-	v.trim(now)
-	if len(v.seen) >= v.maxSeen {
-		// Under a flood of valid deliveries, refuse rather than forget ids
-		// that could then be replayed.
-		return &Error{Reason: ReasonReplay, Err: errors.New("too many recent webhook ids to track")}
-	}
-	// A timestamp more than Tolerance away is refused anyway, so an id only
-	// needs to be remembered for twice the tolerance.
-	v.seen[id] = now.Add(2 * Tolerance)
 	return nil
-}
-
-// Forget drops a recorded id (handling failed; a retry may come).
-func (v *Verifier) Forget(id string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	delete(v.seen, id)
-}
-
-func (v *Verifier) trim(now time.Time) {
-	if now.Sub(v.lastTrim) < 10*time.Second && len(v.seen) < v.maxSeen {
-		return
-	}
-	v.lastTrim = now
-	for id, until := range v.seen {
-		if !now.Before(until) {
-			delete(v.seen, id)
-		}
-	}
 }
 
 func classify(err error) string {
@@ -184,21 +142,27 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// SIPHeader is one header of the SIP INVITE.
-type SIPHeader struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+// IncomingCall is the data of a realtime.call.incoming event, decoded with
+// the SDK's type (call_id, sip_headers, sip_media_security), so a field
+// the API adds or renames shows up in the SDK rather than being dropped here.
+type IncomingCall struct {
+	webhooks.RealtimeCallIncomingWebhookEventData
 }
 
-// IncomingCall is the data of a realtime.call.incoming event.
-type IncomingCall struct {
-	CallID     string      `json:"call_id"`
-	SIPHeaders []SIPHeader `json:"sip_headers"`
-}
+// Media security values of sip_media_security (the SDK documents "srtp"
+// and "rtp"; it is omitted when unknown and other values may appear).
+const (
+	MediaSRTP = "srtp"
+	MediaRTP  = "rtp"
+)
+
+// MediaSecurity is sip_media_security: "srtp", "rtp", "" when unknown, or
+// a value this version does not know (treat as unknown).
+func (c IncomingCall) MediaSecurity() string { return c.SipMediaSecurity }
 
 // Header returns the first SIP header named name (case-insensitive).
 func (c IncomingCall) Header(name string) string {
-	for _, h := range c.SIPHeaders {
+	for _, h := range c.SipHeaders {
 		if strings.EqualFold(h.Name, name) {
 			return h.Value
 		}
@@ -249,7 +213,7 @@ func (e Event) IncomingCall() (IncomingCall, error) {
 		return IncomingCall{}, fmt.Errorf("webhook: event type %q is not %s", e.Type, TypeRealtimeCallIncoming)
 	}
 	var c IncomingCall
-	if err := json.Unmarshal(e.Data, &c); err != nil {
+	if err := json.Unmarshal(e.Data, &c.RealtimeCallIncomingWebhookEventData); err != nil {
 		return IncomingCall{}, fmt.Errorf("webhook: realtime.call.incoming data: %w", err)
 	}
 	if c.CallID == "" {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,6 +60,8 @@ type Service struct {
 	Dir string
 	// Model gives each case's model side.
 	Model ModelFor
+	// Logger receives the agent service's logs (default: discarded).
+	Logger *slog.Logger
 	// AgentWait bounds a wait for the agent's next event (default 2 s).
 	AgentWait time.Duration
 
@@ -133,6 +136,12 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	if err := store.Seed(ctx, c.State); err != nil {
 		return nil, fmt.Errorf("agentenv: seed the case's state: %w", err)
 	}
+	loc := time.UTC
+	if c.TimeZone != "" {
+		if loc, err = time.LoadLocation(c.TimeZone); err != nil {
+			return nil, fmt.Errorf("agentenv: time_zone: %w", err)
+		}
+	}
 	now := time.Now
 	if c.Now != nil {
 		t := *c.Now
@@ -145,8 +154,9 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	client := &http.Client{}
 	svc, err := service.New(service.Options{
 		Calls: realtime.NewCalls(a.api.URL(), loopbackKey, client), Store: store, Verifier: verifier,
-		Metrics: metrics.New("eval", ""), Session: a.Config, MaxCalls: 1,
-		ExecutorOptions: []tools.Option{tools.WithFrontDesk(FrontDesk), tools.WithClock(now)},
+		Metrics: metrics.New("eval", ""), Session: a.Config, MaxCalls: 1, Logger: a.Logger,
+		Location: loc, Now: now,
+		ExecutorOptions: []tools.Option{tools.WithFrontDesk(FrontDesk), tools.WithClock(now), tools.WithLocation(loc)},
 		Dial: func(ctx context.Context, u, key string) (*realtime.Conn, error) {
 			return realtime.DialWith(ctx, u, key, client)
 		},
@@ -180,21 +190,31 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	cleanup = append(cleanup, call.CallerHangsUp)
 	out.Session = call.Session()
 	var playErr error
+	player, _ := model.(*replay.Player)
+	want := func(responses []suite.Response) int {
+		if player == nil {
+			return -1 // live: until the call is quiet
+		}
+		return len(responses)
+	}
+	if err := call.Greet(ctx, want(c.Greeting)); err != nil {
+		playErr = fmt.Errorf("greeting: %w", err)
+	}
 	for i, t := range c.Turns {
-		if call.Over() {
+		if playErr != nil || call.Over() {
 			break
 		}
-		if len(c.Turns[i].Model) == 0 && isReplay(model) {
-			break
+		if player != nil && len(t.Model) == 0 {
+			break // the recording ended here (e.g. with a transfer)
 		}
-		if err := call.CallerSays(ctx, t.Caller); err != nil {
+		if err := call.CallerSays(ctx, t.Caller, want(t.Model)); err != nil {
 			playErr = fmt.Errorf("turn %d: %w", i+1, err)
-			break
 		}
 	}
-	if playErr == nil && c.Expect.EndCall != nil && *c.Expect.EndCall {
-		call.WaitEnded(ctx, a.api.AgentWait)
+	if playErr == nil && !call.Over() && (isTrue(c.Expect.EndCall) || isTrue(c.Expect.Transfer) || c.Expect.HangupAfterSay != "" || c.Expect.TransferTo != "") {
+		call.WaitAction(ctx) // the REFER or hangup comes after the audio
 	}
+	call.Settle(ctx)
 	out.Timeline = call.Timeline()
 	var st *replay.StaleError
 	switch {
@@ -245,6 +265,8 @@ func usageOf(m callsim.Model) (runner.Usage, bool) {
 	}
 	return u.Usage(), true
 }
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 func isReplay(m callsim.Model) bool {
 	_, ok := m.(*replay.Player)

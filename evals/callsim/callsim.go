@@ -1,24 +1,16 @@
-// Package callsim plays the Realtime API's side of a phone call for the
-// evals: it drives the loopback Realtime server of agent/realtimetest
-// (webhook delivery, accept, sideband WebSocket, REFER and hangup) and
-// answers each response with a Model, keeping the conversation as the
-// model sees it and a timeline of the call.
-//
-// It implements the Model contract of /work/wt/_notes/REALTIME_SERVER_API.md
-// (the model sees ResponseRequest-like input: the accepted session's
-// model, instructions and tools, and the conversation so far) on top of
-// the server's raw event primitives. When agent/realtimetest serves
-// WithModel itself, this package shrinks to an adapter.
+// Package callsim runs eval calls on the loopback Realtime API of
+// agent/realtimetest (OpenAI's side: webhook delivery, accept, sideband
+// WebSocket, audio playback, REFER and hangup), with a Model answering
+// each response, and waits for each caller turn to settle: the responses
+// the turn needs are done and their audio has played.
 package callsim
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gitlab.com/acme/voice-agent/agent/realtimetest"
@@ -33,72 +25,61 @@ type Model interface {
 // Server is the loopback Realtime API for eval calls.
 type Server struct {
 	rt *realtimetest.Server
-	// AgentWait bounds how long the simulated API waits for the agent's
-	// next client event (a function_call_output, a response.create) before
-	// treating the agent as silent. The agent answers in milliseconds; the
-	// wait only runs out when the agent does not answer.
+	// AgentWait bounds how long a turn waits for the agent's next step (a
+	// response it asks for, a REFER or hangup it owes) before treating the
+	// agent as silent. The agent answers in milliseconds; the wait only
+	// runs out when it does not.
 	AgentWait time.Duration
-	// MaxRounds bounds responses in one caller turn.
-	MaxRounds int
+	// Quiet is how long a live turn must stay quiet to be over.
+	Quiet time.Duration
 }
 
 // New starts a server requiring apiKey.
 func New(apiKey string) *Server {
-	return &Server{rt: realtimetest.New(apiKey), AgentWait: 2 * time.Second, MaxRounds: 8}
+	return &Server{rt: realtimetest.New(apiKey), AgentWait: 2 * time.Second, Quiet: time.Second}
 }
 
 // URL is the API base URL ending in /v1 (OPENAI_BASE_URL).
-func (s *Server) URL() string { return s.rt.URL }
+func (s *Server) URL() string { return s.rt.URL() }
 
 // Close stops the server.
 func (s *Server) Close() { s.rt.Close() }
 
-// Event is one step of a call's timeline.
+// Event is one step of a call as the evals read it.
 type Event struct {
-	Seq int `json:"seq"`
-	// Kind: caller, response (a response started: Response, Trigger),
-	// say, call, output, refer, hangup, silent (the agent did not ask for
-	// the next response), model_error, agent_event (other client events).
-	Kind      string    `json:"kind"`
-	At        time.Time `json:"-"`
-	Response  string    `json:"response,omitempty"`
-	Trigger   string    `json:"trigger,omitempty"`
-	Text      string    `json:"text,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	CallID    string    `json:"call_id,omitempty"`
-	Arguments string    `json:"arguments,omitempty"`
-	Output    string    `json:"output,omitempty"`
-	Target    string    `json:"target,omitempty"`
-	// AfterResponse is the last response completed before a refer or
-	// hangup.
+	// Kind: caller, say, call, output, refer, hangup, silent, model_error.
+	Kind      string `json:"kind"`
+	Response  string `json:"response,omitempty"`
+	Text      string `json:"text,omitempty"`
+	Name      string `json:"name,omitempty"`
+	CallID    string `json:"call_id,omitempty"`
+	Arguments string `json:"arguments,omitempty"`
+	Output    string `json:"output,omitempty"`
+	Target    string `json:"target,omitempty"`
+	// AfterResponse is, for a refer or hangup, the response whose audio
+	// had last stopped playing; Playing the response whose audio was still
+	// playing ("" when silent).
 	AfterResponse string `json:"after_response,omitempty"`
+	Playing       string `json:"playing,omitempty"`
 }
 
 // Call is one phone call.
 type Call struct {
-	s     *Server
-	rt    *realtimetest.Call
-	model Model
+	s   *Server
+	rt  *realtimetest.Call
+	tap *tap
 
-	mu       sync.Mutex
-	timeline []Event
-	conv     []replay.Item
-	session  struct {
-		Model        string          `json:"model"`
-		Instructions string          `json:"instructions"`
-		Tools        json.RawMessage `json:"tools"`
-	}
-	events   chan realtimetest.ClientEvent
-	pending  []realtimetest.ClientEvent
-	referred int
-	hungUp   bool
-	lastResp string
-	n        atomic.Int64
+	mu     sync.Mutex
+	turn   int
+	notes  []Event // silent turns, by turn
+	noteAt []int
 }
 
 // NewCall registers an incoming call answered by m.
 func (s *Server) NewCall(m Model) *Call {
-	return &Call{s: s, rt: s.rt.NewCall(), model: m, events: make(chan realtimetest.ClientEvent, 64)}
+	c := &Call{s: s, rt: s.rt.NewCall(), tap: &tap{inner: m, changed: make(chan struct{})}}
+	c.rt.SetModel(realtimetest.ModelFunc(c.tap.respond))
+	return c
 }
 
 // ID is the call id (rtc_...).
@@ -112,230 +93,283 @@ func (c *Call) Deliver(ctx context.Context, url, secret, from string) (int, erro
 // Session is the session the agent accepted the call with (the accept body).
 func (c *Call) Session() json.RawMessage { return c.rt.Session() }
 
-// Connect waits for the accept and the sideband connection, then starts
-// reading the agent's client events.
+// Connect waits for the accept and the sideband connection.
 func (c *Call) Connect(ctx context.Context) error {
 	if err := c.rt.WaitAccepted(ctx); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(c.rt.Session(), &c.session); err != nil {
-		return fmt.Errorf("callsim: the accept body is not a session object: %w", err)
+	return c.rt.WaitConnected(ctx)
+}
+
+// tap is the model behind the server: it converts the server's request,
+// asks the eval's model, and tells the call what happened per turn.
+type tap struct {
+	inner Model
+
+	mu      sync.Mutex
+	byTurn  map[int]int
+	err     error
+	changed chan struct{}
+}
+
+func (t *tap) respond(ctx context.Context, req realtimetest.ResponseRequest) ([]realtimetest.Output, error) {
+	r := replay.Request{CallID: req.CallID, Session: req.Session, Instructions: req.Instructions, Tools: req.Tools}
+	var sess struct {
+		Model string `json:"model"`
 	}
-	if err := c.rt.WaitConnected(ctx); err != nil {
-		return err
-	}
-	go func() {
-		defer close(c.events)
-		for {
-			ev, err := c.rt.Next(context.Background())
-			if err != nil {
-				return
-			}
-			c.events <- ev
+	_ = json.Unmarshal(req.Session, &sess)
+	r.Model = sess.Model
+	turn := 0
+	for _, it := range req.Conversation {
+		r.Conversation = append(r.Conversation, replay.Item(it))
+		if it.Type == "message" && it.Role == "user" {
+			turn++
 		}
-	}()
-	return nil
+	}
+	outs, err := t.inner.Respond(ctx, r)
+	t.mu.Lock()
+	if t.byTurn == nil {
+		t.byTurn = map[int]int{}
+	}
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	t.byTurn[turn]++
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	res := make([]realtimetest.Output, len(outs))
+	for i, o := range outs {
+		res[i] = realtimetest.Output{Text: o.Text}
+		if o.FunctionCall != nil {
+			res[i].FunctionCall = &realtimetest.FunctionCall{Name: o.FunctionCall.Name, Arguments: o.FunctionCall.Arguments}
+		}
+	}
+	return res, nil
 }
 
-func (c *Call) add(ev Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ev.Seq = len(c.timeline) + 1
-	ev.At = time.Now()
-	c.timeline = append(c.timeline, ev)
+func (t *tap) state(turn int) (int, error, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byTurn[turn], t.err, t.changed
 }
 
-// Timeline returns what happened on the call, in order.
-func (c *Call) Timeline() []Event {
-	c.noteCallControl()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Event(nil), c.timeline...)
+// Err is the first error of the model, if any.
+func (c *Call) Err() error {
+	_, err, _ := c.tap.state(0)
+	return err
 }
 
-// Over reports whether the call left the agent (transferred or hung up).
+// Over reports whether the call left the agent (REFER or hangup) or ended.
 func (c *Call) Over() bool {
-	c.noteCallControl()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.referred > 0 || c.hungUp
+	_, refer := c.rt.Action(realtimetest.KindRefer)
+	_, hang := c.rt.Action(realtimetest.KindHangup)
+	return refer || hang || len(c.rt.Events(realtimetest.KindEnded, "")) > 0
 }
 
-// noteCallControl adds REFERs and the hangup the server saw to the timeline.
-func (c *Call) noteCallControl() {
-	refs := c.rt.Referred()
-	hung := c.rt.HungUp()
+// Greet waits for a greeting: responses the agent asks for before the
+// caller speaks (want of them; 0 waits for none; < 0 until quiet).
+func (c *Call) Greet(ctx context.Context, want int) error {
+	if want == 0 {
+		return nil
+	}
+	return c.settle(ctx, 0, want)
+}
+
+// CallerSays is one caller turn (server VAD: the server starts a response
+// after it). It returns once the turn settled: want responses answered
+// (want < 0: until the call stays quiet) and their audio played.
+func (c *Call) CallerSays(ctx context.Context, text string, want int) error {
 	c.mu.Lock()
-	var add []Event
-	for _, t := range refs[c.referred:] {
-		add = append(add, Event{Kind: "refer", Target: t, AfterResponse: c.lastResp})
-	}
-	c.referred = len(refs)
-	if hung && !c.hungUp {
-		c.hungUp = true
-		add = append(add, Event{Kind: "hangup", AfterResponse: c.lastResp})
-	}
+	c.turn++
+	turn := c.turn
 	c.mu.Unlock()
-	for _, ev := range add {
-		c.add(ev)
+	if err := c.rt.CallerSays(ctx, text); err != nil {
+		return fmt.Errorf("callsim: the caller cannot speak: %w", err)
 	}
+	return c.settle(ctx, turn, want)
 }
 
-func (c *Call) request() replay.Request {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return replay.Request{CallID: c.rt.ID, Session: c.rt.Session(), Model: c.session.Model, Instructions: c.session.Instructions,
-		Tools: c.session.Tools, Conversation: append([]replay.Item(nil), c.conv...)}
-}
-
-// CallerSays is one caller turn: the user item is added (as a transcript
-// of the caller's speech) and, as server VAD does, a response starts; tool
-// rounds follow while the agent sends outputs and asks for responses.
-func (c *Call) CallerSays(ctx context.Context, text string) error {
-	if c.Over() {
-		return errors.New("callsim: the call already left the agent")
-	}
-	c.mu.Lock()
-	c.conv = append(c.conv, replay.Item{Type: "message", Role: "user", Text: text})
-	c.mu.Unlock()
-	c.add(Event{Kind: "caller", Text: text})
-	trigger := "turn_detection"
-	for round := 0; ; round++ {
-		if round >= c.s.MaxRounds {
-			return fmt.Errorf("callsim: %d responses in one caller turn without answering the caller", round)
-		}
-		calls, err := c.respond(ctx, trigger)
+func (c *Call) settle(ctx context.Context, turn, want int) error {
+	for {
+		n, err, changed := c.tap.state(turn)
 		if err != nil {
 			return err
 		}
-		if len(calls) == 0 {
-			return nil
+		if want >= 0 && n >= want {
+			break
 		}
-		for _, id := range calls {
-			ev, ok := c.waitFor(ctx, func(ev realtimetest.ClientEvent) bool {
-				return ev.Type == "conversation.item.create" && ev.Item.Type == "function_call_output" && ev.Item.CallID == id
-			})
-			if !ok {
-				c.add(Event{Kind: "silent", CallID: id, Text: "no function_call_output"})
-				return fmt.Errorf("callsim: the agent sent no function_call_output for call %s within %s", id, c.s.AgentWait)
-			}
-			c.mu.Lock()
-			c.conv = append(c.conv, replay.Item{Type: "function_call_output", CallID: id, Output: ev.Item.Output})
-			c.mu.Unlock()
-			c.add(Event{Kind: "output", CallID: id, Output: ev.Item.Output})
+		if c.Over() && (want < 0 || n > 0) {
+			break
 		}
-		if c.Over() {
-			return nil
+		wait := c.s.AgentWait
+		if want < 0 && n > 0 {
+			wait = c.s.Quiet
 		}
-		if _, ok := c.waitFor(ctx, func(ev realtimetest.ClientEvent) bool { return ev.Type == "response.create" }); !ok {
-			c.add(Event{Kind: "silent", Text: "no response.create after the tool outputs"})
-			return nil
-		}
-		trigger = "response.create"
-	}
-}
-
-// respond runs one response and returns the call ids of its function calls.
-func (c *Call) respond(ctx context.Context, trigger string) ([]string, error) {
-	req := c.request()
-	n := strconv.FormatInt(c.n.Add(1), 10)
-	respID := "resp_" + c.rt.ID[4:] + "_" + n
-	c.add(Event{Kind: "response", Response: respID, Trigger: trigger})
-	outs, err := c.model.Respond(ctx, req)
-	if err != nil {
-		c.add(Event{Kind: "model_error", Response: respID, Text: err.Error()})
-		_ = c.rt.Send(ctx, map[string]any{"type": "response.done", "event_id": "event_" + respID + "_f", "response": map[string]any{
-			"id": respID, "object": "realtime.response", "status": "failed", "output": []any{},
-			"status_details": map[string]any{"type": "failed", "error": map[string]any{"type": "server_error", "code": "model_error"}}}})
-		return nil, err
-	}
-	if err := c.rt.Send(ctx, map[string]any{"type": "response.created", "event_id": "event_" + respID + "_a", "response": map[string]any{"id": respID, "object": "realtime.response", "status": "in_progress", "output": []any{}}}); err != nil {
-		return nil, c.sendErr(err)
-	}
-	var items []any
-	var calls []string
-	for i, o := range outs {
-		itemID := fmt.Sprintf("item_%s_%d", respID[5:], i)
-		switch {
-		case o.FunctionCall != nil:
-			callID := fmt.Sprintf("call_%s_%d", respID[5:], i)
-			fc := o.FunctionCall
-			item := map[string]any{"id": itemID, "object": "realtime.item", "type": "function_call", "status": "completed", "name": fc.Name, "call_id": callID, "arguments": fc.Arguments}
-			items = append(items, item)
-			calls = append(calls, callID)
-			c.mu.Lock()
-			c.conv = append(c.conv, replay.Item{Type: "function_call", Name: fc.Name, CallID: callID, Arguments: fc.Arguments})
-			c.mu.Unlock()
-			c.add(Event{Kind: "call", Response: respID, Name: fc.Name, CallID: callID, Arguments: fc.Arguments})
-			if err := c.rt.Send(ctx, map[string]any{"type": "response.function_call_arguments.done", "event_id": "event_" + itemID + "_b", "response_id": respID, "item_id": itemID, "output_index": i, "call_id": callID, "name": fc.Name, "arguments": fc.Arguments}); err != nil {
-				return nil, c.sendErr(err)
-			}
-		default:
-			items = append(items, map[string]any{"id": itemID, "object": "realtime.item", "type": "message", "role": "assistant", "status": "completed",
-				"content": []any{map[string]any{"type": "output_audio", "transcript": o.Text}}})
-			c.mu.Lock()
-			c.conv = append(c.conv, replay.Item{Type: "message", Role: "assistant", Text: o.Text})
-			c.mu.Unlock()
-			c.add(Event{Kind: "say", Response: respID, Text: o.Text})
-			if err := c.rt.Send(ctx, map[string]any{"type": "response.output_audio_transcript.done", "event_id": "event_" + itemID + "_e", "response_id": respID, "item_id": itemID, "output_index": i, "content_index": 0, "transcript": o.Text}); err != nil {
-				return nil, c.sendErr(err)
-			}
-		}
-	}
-	if items == nil {
-		items = []any{}
-	}
-	if err := c.rt.Send(ctx, map[string]any{"type": "response.done", "event_id": "event_" + respID + "_f", "response": map[string]any{"id": respID, "object": "realtime.response", "status": "completed", "output": items}}); err != nil {
-		return nil, c.sendErr(err)
-	}
-	c.mu.Lock()
-	c.lastResp = respID
-	c.mu.Unlock()
-	return calls, nil
-}
-
-func (c *Call) sendErr(err error) error {
-	c.noteCallControl()
-	return fmt.Errorf("callsim: the call's sideband is gone (did the agent hang up?): %w", err)
-}
-
-// waitFor returns the first client event matching pred, keeping the others.
-func (c *Call) waitFor(ctx context.Context, pred func(realtimetest.ClientEvent) bool) (realtimetest.ClientEvent, bool) {
-	for i, ev := range c.pending {
-		if pred(ev) {
-			c.pending = append(c.pending[:i], c.pending[i+1:]...)
-			return ev, true
-		}
-	}
-	t := time.NewTimer(c.s.AgentWait)
-	defer t.Stop()
-	for {
+		t := time.NewTimer(wait)
 		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				return realtimetest.ClientEvent{}, false
-			}
-			if pred(ev) {
-				return ev, true
-			}
-			c.pending = append(c.pending, ev)
-			c.add(Event{Kind: "agent_event", Text: ev.Type})
-		case <-t.C:
-			return realtimetest.ClientEvent{}, false
+		case <-changed:
+			t.Stop()
+			continue
 		case <-ctx.Done():
-			return realtimetest.ClientEvent{}, false
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
+		if want < 0 {
+			if n == 0 || !c.busy() {
+				break
+			}
+			continue
+		}
+		{
+			c.note(turn, Event{Kind: "silent", Text: fmt.Sprintf("the agent asked the model for %d of the %d responses recorded for this turn within %s", n, want, c.s.AgentWait)})
+			break
+		}
+	}
+	// The turn's responses are answered: wait until they are done, their
+	// audio played (or was cut off) and the agent answered their calls.
+	c.Settle(ctx)
+	return nil
+}
+
+// Settle waits (up to AgentWait) until no response is in progress, no
+// audio plays and every function call has the agent's output.
+func (c *Call) Settle(ctx context.Context) {
+	deadline := time.Now().Add(c.s.AgentWait)
+	for c.busy() && time.Now().Before(deadline) {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		before := len(c.rt.Timeline())
+		_, _ = c.rt.WaitFor(wctx, "a change", func(e realtimetest.Event) bool { return e.Seq >= before })
+		cancel()
 	}
 }
 
-// WaitEnded waits up to d for the agent to end the call.
-func (c *Call) WaitEnded(ctx context.Context, d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(ctx, d)
+// busy: a response is in progress, audio is playing, or a function call
+// still waits for the agent's output.
+func (c *Call) busy() bool {
+	for _, r := range c.rt.Responses() {
+		if r.Status == "in_progress" || r.Audio == "playing" {
+			return true
+		}
+	}
+	if len(c.rt.Events(realtimetest.KindSidebandClosed, "")) > 0 || len(c.rt.Events(realtimetest.KindEnded, "")) > 0 {
+		return false // nothing more can come from the agent
+	}
+	pending := map[string]bool{}
+	for _, e := range c.Timeline() {
+		switch e.Kind {
+		case "call":
+			pending[e.CallID] = true
+		case "output":
+			delete(pending, e.CallID)
+		}
+	}
+	return len(pending) > 0
+}
+
+func (c *Call) note(turn int, ev Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notes = append(c.notes, ev)
+	c.noteAt = append(c.noteAt, turn)
+}
+
+// WaitAction waits up to AgentWait for a REFER or hangup.
+func (c *Call) WaitAction(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.AgentWait)
 	defer cancel()
-	err := c.rt.WaitEnded(ctx)
-	c.noteCallControl()
-	return err == nil
+	_, _ = c.rt.WaitFor(ctx, "REFER or hangup", func(e realtimetest.Event) bool {
+		return e.Kind == realtimetest.KindRefer || e.Kind == realtimetest.KindHangup
+	})
 }
 
 // CallerHangsUp ends the call from the caller's side.
-func (c *Call) CallerHangsUp() { c.rt.HangupByCaller() }
+func (c *Call) CallerHangsUp() { c.rt.CallerHangsUp() }
+
+// Timeline returns the call as the evals read it, from the server's
+// timeline: caller turns, spoken text, function calls and the agent's
+// outputs, REFERs and hangups with the audio state, silences.
+func (c *Call) Timeline() []Event {
+	var out []Event
+	c.mu.Lock()
+	notes, noteAt := append([]Event(nil), c.notes...), append([]int(nil), c.noteAt...)
+	c.mu.Unlock()
+	turn := 0
+	flush := func() {
+		for len(noteAt) > 0 && noteAt[0] <= turn {
+			out = append(out, notes[0])
+			notes, noteAt = notes[1:], noteAt[1:]
+		}
+	}
+	for _, e := range c.rt.Timeline() {
+		switch e.Kind {
+		case realtimetest.KindCallerSpeech:
+			flush()
+			turn++
+			out = append(out, Event{Kind: "caller", Text: e.Target})
+		case realtimetest.KindRefer:
+			out = append(out, Event{Kind: "refer", Target: e.Target, AfterResponse: e.Audio.LastStopped, Playing: e.Audio.Playing})
+		case realtimetest.KindHangup:
+			out = append(out, Event{Kind: "hangup", AfterResponse: e.Audio.LastStopped, Playing: e.Audio.Playing})
+		case realtimetest.KindServer:
+			var ev struct {
+				ResponseID string `json:"response_id"`
+				CallID     string `json:"call_id"`
+				Name       string `json:"name"`
+				Arguments  string `json:"arguments"`
+				Transcript string `json:"transcript"`
+				Text       string `json:"text"`
+				Response   struct {
+					ID     string `json:"id"`
+					Status string `json:"status"`
+				} `json:"response"`
+			}
+			_ = json.Unmarshal(e.Raw, &ev)
+			switch e.Type {
+			case "response.output_audio_transcript.done":
+				out = append(out, Event{Kind: "say", Response: ev.ResponseID, Text: ev.Transcript})
+			case "response.output_text.done":
+				out = append(out, Event{Kind: "say", Response: ev.ResponseID, Text: ev.Text})
+			case "response.function_call_arguments.done":
+				out = append(out, Event{Kind: "call", Response: ev.ResponseID, Name: ev.Name, CallID: ev.CallID, Arguments: ev.Arguments})
+			case "response.done":
+				if ev.Response.Status == "failed" {
+					out = append(out, Event{Kind: "model_error", Response: ev.Response.ID})
+				}
+			}
+		case realtimetest.KindClient:
+			if e.Type != "conversation.item.create" {
+				continue
+			}
+			var ev struct {
+				Item struct {
+					Type   string `json:"type"`
+					CallID string `json:"call_id"`
+					Output string `json:"output"`
+				} `json:"item"`
+			}
+			_ = json.Unmarshal(e.Raw, &ev)
+			if ev.Item.Type == "function_call_output" {
+				out = append(out, Event{Kind: "output", CallID: ev.Item.CallID, Output: ev.Item.Output})
+			}
+		}
+	}
+	turn = 1 << 30
+	flush()
+	return out
+}
+
+// Spoken joins what a response said.
+func Spoken(tl []Event, responseID string) string {
+	var parts []string
+	for _, e := range tl {
+		if e.Kind == "say" && e.Response == responseID {
+			parts = append(parts, e.Text)
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -123,6 +123,14 @@ func Run(ctx context.Context, s *suite.Suite, o Options, out io.Writer) (refused
 		k := suite.Keyed{Recording: suite.Recording{Source: suite.SourceHandWritten, KeyedBy: *by, KeyedAt: stamp, Seen: seen}}
 		complete := true
 		same := c.Recording != nil && c.Recording.Seen != nil && seen != nil
+		for ri, resp := range c.Greeting {
+			key := keys[[2]int{-1, ri}]
+			if key == "" {
+				complete = false
+			}
+			same = same && key == resp.Key
+			k.Greeting = append(k.Greeting, key)
+		}
 		for ti, t := range c.Turns {
 			row := make([]string, len(t.Model))
 			for ri, resp := range t.Model {

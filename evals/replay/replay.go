@@ -124,13 +124,18 @@ func (p *Player) Respond(ctx context.Context, req Request) ([]Output, error) {
 	}
 	turn, ri := users, p.idx
 	p.idx++
-	if turn == 0 {
-		return nil, fmt.Errorf("the agent asked the model for a response before the caller spoke (response %d); the case has no recorded response for that", ri+1)
-	}
-	if turn > len(p.c.Turns) || len(p.c.Turns[turn-1].Model) == 0 {
+	var script []suite.Response
+	switch {
+	case turn == 0:
+		script = p.c.Greeting
+		if ri >= len(script) {
+			return nil, fmt.Errorf("the agent asked the model for response %d before the caller spoke (a greeting), but the case records %d greeting response(s): add them under `greeting:`", ri+1, len(script))
+		}
+	case turn > len(p.c.Turns) || len(p.c.Turns[turn-1].Model) == 0:
 		return nil, fmt.Errorf("turn %d: the recording has no model side for this turn: it ended earlier (e.g. with a transfer), but this call went on", turn)
+	default:
+		script = p.c.Turns[turn-1].Model
 	}
-	script := p.c.Turns[turn-1].Model
 	if ri >= len(script) {
 		return nil, fmt.Errorf("turn %d: the agent asked the model for response %d, but the recording of this turn has %d: the call went on where the recorded one stopped", turn, ri+1, len(script))
 	}

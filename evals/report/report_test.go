@@ -170,8 +170,10 @@ func TestStaleIsNeverPassed(t *testing.T) {
 	require.NoError(t, WriteJSON(&js, r))
 	var back struct {
 		Stale, Matched, Recorded, HandWritten int
-		Mutation                              struct{ KillRatio float64 `json:"kill_ratio"` }
-		Cases                                 []struct{ Status string }
+		Mutation                              struct {
+			KillRatio float64 `json:"kill_ratio"`
+		}
+		Cases []struct{ Status string }
 	}
 	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
 	assert.Equal(t, 1, back.Stale)

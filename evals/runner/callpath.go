@@ -61,14 +61,26 @@ func Transcript(tl []callsim.Event) []Event {
 				out[i].Output = ev.Output
 			}
 		case "refer":
-			out = append(out, Event{Turn: turn, Kind: "refer", Transfer: true, Target: ev.Target, After: said[ev.AfterResponse]})
+			out = append(out, Event{Turn: turn, Kind: "refer", Transfer: true, Target: ev.Target, After: after(said, ev)})
 		case "hangup":
-			out = append(out, Event{Turn: turn, Kind: "hangup", EndCall: true, After: said[ev.AfterResponse]})
+			out = append(out, Event{Turn: turn, Kind: "hangup", EndCall: true, After: after(said, ev)})
 		case "silent":
 			out = append(out, Event{Turn: turn, Kind: "silent", Text: ev.Text})
+		case "model_error":
+			out = append(out, Event{Turn: turn, Kind: "model_error", Text: ev.Text})
 		}
 	}
 	return out
+}
+
+// after is what the caller had heard to the end before a REFER or hangup:
+// the speech of the response whose audio had last stopped, or a note that
+// audio was still playing.
+func after(said map[string]string, ev callsim.Event) string {
+	if ev.Playing != "" {
+		return fmt.Sprintf("(cut off: the audio of %q was still playing)", said[ev.Playing])
+	}
+	return said[ev.AfterResponse]
 }
 
 // playCall runs one attempt through the call path.

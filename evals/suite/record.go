@@ -117,6 +117,7 @@ func setModel(turn *yaml.Node, responses []Response) error {
 // the recording block to store.
 type Keyed struct {
 	Keys      [][]string
+	Greeting  []string
 	Recording Recording
 }
 
@@ -144,6 +145,14 @@ func WriteKeys(file string, keyed map[string]Keyed) error {
 					return fmt.Errorf("case %s: turn %d response %d has no key", name, i+1, j+1)
 				}
 				setKey(rn, "key", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.Keys[i][j]})
+			}
+		}
+		if g := value(cn, "greeting"); g != nil {
+			for j, rn := range g.Content {
+				if j >= len(k.Greeting) || k.Greeting[j] == "" {
+					return fmt.Errorf("case %s: greeting response %d has no key", name, j+1)
+				}
+				setKey(rn, "key", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.Greeting[j]})
 			}
 		}
 		var rec yaml.Node

@@ -38,10 +38,16 @@ type Case struct {
 	Critical bool `yaml:"critical,omitempty"`
 	// Now is the clinic's clock during the call (default: the runner's clock).
 	Now *time.Time `yaml:"now,omitempty"`
+	// TimeZone is the clinic's IANA time zone (default UTC): the agent
+	// service and its tools work in it (local dates and times).
+	TimeZone string `yaml:"time_zone,omitempty"`
 	// CallerNumber is the caller's phone number as the SIP trunk reports it.
 	CallerNumber string `yaml:"caller_number,omitempty"`
 	// State seeds the clinic's schedule before the call.
 	State schedule.State `yaml:"state"`
+	// Greeting is the recorded model side of the responses the agent asks
+	// for before the caller speaks (its greeting), if it does.
+	Greeting []Response `yaml:"greeting,omitempty"`
 	// Turns are the caller's utterances, in order. The conversation stops
 	// early when the agent transfers or ends the call.
 	Turns []Turn `yaml:"turns"`
@@ -371,6 +377,11 @@ func (c *Case) Validate() error {
 	}
 	if err := checkCalls(c.Expect.ToolCalls, len(c.Turns)); err != nil {
 		return err
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			return fmt.Errorf("time_zone %q: %w (use an IANA name such as America/New_York)", c.TimeZone, err)
+		}
 	}
 	if c.Recording != nil {
 		if err := c.Recording.validate(); err != nil {

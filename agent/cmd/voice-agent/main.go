@@ -5,6 +5,13 @@
 // build stamps version and commit with
 //
 //	go build -ldflags "-X main.version=1.2.3 -X main.commit=abc1234" ./agent/cmd/voice-agent
+//
+// Usage:
+//
+//	voice-agent                          serve (the phone line)
+//	voice-agent -version                 print version and commit
+//	voice-agent import-schedule FILE     import providers and slots from a CSV file ("-": stdin)
+//	voice-agent messages [-since T]      print the messages taken for the front desk as CSV
 package main
 
 import (
@@ -42,10 +49,22 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "import-schedule":
+			return importSchedule(args[1:], getenv, os.Stdin, stdout, stderr)
+		case "messages":
+			return exportMessages(args[1:], getenv, stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("voice-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	showVersion := fs.Bool("version", false, "print version and commit, then exit")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "voice-agent: unknown command %q: use import-schedule FILE, messages, -version, or no argument to serve\n", fs.Arg(0))
 		return 2
 	}
 	if *showVersion {
@@ -73,17 +92,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = store.Close() }()
-	if seeded, err := store.SeedIfEmpty(ctx, schedule.DemoState(time.Now())); err != nil {
+	if cfg.Demo {
+		if seeded, err := store.SeedIfEmpty(ctx, schedule.DemoState(time.Now(), cfg.Location)); err != nil {
+			return err
+		} else if seeded {
+			log.Warn("VOICE_AGENT_DEMO=1: empty schedule seeded with the fictional demo clinic")
+		}
+	}
+	if providers, err := store.Providers(ctx); err != nil {
 		return err
-	} else if seeded {
-		log.Info("empty schedule seeded with the demo clinic")
+	} else if len(providers) == 0 {
+		log.Warn("the schedule is empty: callers will hear that nothing is available; import one with `voice-agent import-schedule FILE`")
 	}
 	verifier, err := webhook.NewVerifier(cfg.WebhookSecret, nil)
 	if err != nil {
 		return fmt.Errorf("OPENAI_WEBHOOK_SECRET: %w", err)
 	}
 	m := metrics.New(version, commit)
-	execOpts := []tools.Option{tools.WithCrisisTarget(cfg.CrisisURI)}
+	execOpts := []tools.Option{tools.WithCrisisTarget(cfg.CrisisURI), tools.WithLocation(cfg.Location)}
 	if cfg.TransferURI != "" {
 		execOpts = append(execOpts, tools.WithFrontDesk(cfg.TransferURI))
 	}
@@ -98,6 +124,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ExecutorOptions: execOpts,
 		Version:         version,
 		Commit:          commit,
+		Location:        cfg.Location,
+		StaffToken:      cfg.StaffToken,
+		RequireSRTP:     cfg.RequireSRTP,
 	})
 	if err != nil {
 		return err
@@ -113,7 +142,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "version", version, "commit", commit, "max_calls", cfg.MaxCalls)
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "commit", commit, "max_calls", cfg.MaxCalls,
+		"time_zone", cfg.Location.String(), "staff_endpoints", cfg.StaffToken != "", "require_srtp", cfg.RequireSRTP)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 

@@ -51,6 +51,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// testSecret is a well-formed webhook signing secret (whsec_ + base64).
+var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("binary-test-webhook-secret-32b!!"))
+
 func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
 
@@ -92,7 +95,7 @@ func TestBinary(t *testing.T) {
 		_ = ln.Close()
 		dir := t.TempDir()
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=any-value"}
+		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=" + testSecret}
 		cmd.Dir = dir
 		var logs bytes.Buffer
 		cmd.Stderr = &logs
@@ -121,7 +124,7 @@ func TestBinary(t *testing.T) {
 		cmd := exec.Command(bin)
 		// OPENAI_BASE_URL points at the loopback API only to observe that
 		// nothing is accepted; VOICE_AGENT_ADDR picks a free port.
-		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=any-value", "OPENAI_BASE_URL=" + api.URL(), "VOICE_AGENT_ADDR=127.0.0.1:0"}
+		cmd.Env = []string{"OPENAI_API_KEY=sk-anything", "OPENAI_WEBHOOK_SECRET=" + testSecret, "OPENAI_BASE_URL=" + api.URL(), "VOICE_AGENT_ADDR=127.0.0.1:0"}
 		cmd.Dir = dir
 		stderr, err := cmd.StderrPipe()
 		require.NoError(t, err)
@@ -196,7 +199,7 @@ func TestBinary(t *testing.T) {
 		}
 		assert.Contains(t, logs.String(), `"msg":"stopped"`)
 		assert.NotContains(t, logs.String(), "sk-anything", "secrets never logged")
-		assert.NotContains(t, logs.String(), "any-value", "secrets never logged")
+		assert.NotContains(t, logs.String(), testSecret, "secrets never logged")
 		assert.NotContains(t, logs.String(), "5550001111", "caller numbers never logged")
 
 		// Only the data directory was written.
