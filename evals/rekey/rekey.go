@@ -61,11 +61,15 @@ func Run(ctx context.Context, s *suite.Suite, o Options, out io.Writer) (refused
 		accepted[c] = true
 	}
 	var sel []*suite.Case
+	missing := map[string]bool{}
+	for n := range want {
+		missing[n] = true
+	}
 	for _, c := range s.Cases {
 		if len(want) > 0 && !want[c.Name] {
 			continue
 		}
-		delete(want, c.Name)
+		delete(missing, c.Name)
 		if !c.Scripted() {
 			continue
 		}
@@ -78,9 +82,9 @@ func Run(ctx context.Context, s *suite.Suite, o Options, out io.Writer) (refused
 		}
 		sel = append(sel, c)
 	}
-	if len(want) > 0 {
+	if len(missing) > 0 {
 		var names []string
-		for n := range want {
+		for n := range missing {
 			names = append(names, n)
 		}
 		sort.Strings(names)

@@ -47,6 +47,11 @@ type Request struct {
 	// Tools is the effective tools array of the session (JSON).
 	Tools        json.RawMessage
 	Conversation []Item
+	// WallClock: the call ran on the wall clock (the case sets no `now`),
+	// so the date line the agent appends to the instructions is left out
+	// of the fingerprint. With a case clock it is part of it (the date and
+	// the clinic's zone the model is told).
+	WallClock bool
 }
 
 // Output is one output item of a response: spoken text or a function call.
@@ -79,9 +84,8 @@ func ParseTools(raw json.RawMessage) ([]Tool, error) {
 }
 
 // todayRE is the sentence the agent appends to the instructions with the
-// wall-clock date of the call (session.Config.WithToday). The date varies
-// from run to run, so it is left out of the fingerprint; the rest of the
-// sentence is kept.
+// date of the call (session.Config.WithToday). On the wall clock it varies
+// from run to run and is left out of the fingerprint.
 var todayRE = regexp.MustCompile(`(?m)^Today is [^\n]*$`)
 
 // idRE matches ids the agent generates at random (schedule.newID:
@@ -89,9 +93,13 @@ var todayRE = regexp.MustCompile(`(?m)^Today is [^\n]*$`)
 // the fingerprint, so a replay with other random ids keys the same.
 var idRE = regexp.MustCompile(`\b(apt|msg)_[0-9a-f]{12}\b`)
 
-// NormalizeInstructions drops the run-dependent date line.
-func NormalizeInstructions(s string) string {
-	return todayRE.ReplaceAllString(s, "Today is <date of the call>.")
+// NormalizeInstructions drops the run-dependent date line of a call on the
+// wall clock.
+func NormalizeInstructions(req Request) string {
+	if !req.WallClock {
+		return req.Instructions
+	}
+	return todayRE.ReplaceAllString(req.Instructions, "Today is <date of the call>.")
 }
 
 type idNumbering map[string]string
@@ -142,7 +150,7 @@ func SeenOf(req Request) (Seen, error) {
 		return Seen{}, err
 	}
 	s := Seen{Model: req.Model, Tools: map[string]string{}}
-	for _, para := range strings.Split(NormalizeInstructions(req.Instructions), "\n\n") {
+	for _, para := range strings.Split(NormalizeInstructions(req), "\n\n") {
 		para = strings.TrimSpace(para)
 		if para == "" {
 			continue
@@ -182,7 +190,7 @@ func Key(req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	parts := []string{"model", s.Model, "instructions", hash(NormalizeInstructions(req.Instructions))}
+	parts := []string{"model", s.Model, "instructions", hash(NormalizeInstructions(req))}
 	names := make([]string, 0, len(s.Tools))
 	for n := range s.Tools {
 		names = append(names, n)

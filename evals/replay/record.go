@@ -21,6 +21,8 @@ type Responder interface {
 // was given, in the recording format (--mode record).
 type Recorder struct {
 	Inner Responder
+	// WallClock: the case sets no clock (see Request.WallClock).
+	WallClock bool
 
 	mu    sync.Mutex
 	turns [][]suite.Response
@@ -42,6 +44,7 @@ func (r *Recorder) Respond(ctx context.Context, req Request) ([]Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.WallClock = r.WallClock
 	key, err := Key(req)
 	if err != nil {
 		return nil, err

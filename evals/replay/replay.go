@@ -140,6 +140,7 @@ func (p *Player) Respond(ctx context.Context, req Request) ([]Output, error) {
 		return nil, fmt.Errorf("turn %d: the agent asked the model for response %d, but the recording of this turn has %d: the call went on where the recorded one stopped", turn, ri+1, len(script))
 	}
 	r := script[ri]
+	req.WallClock = p.c.Now == nil
 	key, err := Key(req)
 	if err != nil {
 		return nil, err

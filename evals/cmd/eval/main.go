@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if c.mode != "record" {
 				return m, nil
 			}
-			rec := &replay.Recorder{Inner: m}
+			rec := &replay.Recorder{Inner: m, WallClock: cs.Now == nil}
 			rmu.Lock()
 			recorders[cs.Name] = rec
 			rmu.Unlock()
