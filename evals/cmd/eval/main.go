@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,7 +59,7 @@ func isTerminal(f *os.File) bool {
 }
 
 type config struct {
-	suite, model, mode, junit, jsonOut, markdown, filter, root, judgeModel string
+	suite, model, mode, junit, jsonOut, markdown, filter, root, judgeModel, mutation string
 	threshold                                                              float64
 	parallel, repeat                                                       int
 	timeout                                                                time.Duration
@@ -96,6 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "per-case timeout (a timeout fails the case)")
 	fs.StringVar(&c.root, "root", ".", "repository root holding evals/suites")
 	fs.StringVar(&c.judgeModel, "judge-model", "", "model grading rubrics in live mode (default: --model)")
+	fs.StringVar(&c.mutation, "mutation", "", "include the mutation-testing summary written by `go run ./evals/cmd/mutate --json FILE` in the reports")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitPass
@@ -221,6 +223,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Parallel: c.parallel, Repeat: c.repeat, CaseTimeout: c.timeout, Judge: judge, Progress: progress,
 	}}
 	rep := r.Run(ctx, s.Name, cases, c.threshold)
+	if c.mutation != "" {
+		data, err := os.ReadFile(c.mutation)
+		if err != nil {
+			return bad("--mutation: %v", err)
+		}
+		var m runner.MutationSummary
+		if err := json.Unmarshal(data, &m); err != nil || m.Mutants == 0 {
+			return bad("--mutation %s is not a summary of evals/cmd/mutate (%v)", c.mutation, err)
+		}
+		rep.Mutation = &m
+	}
 
 	if err := writeReports(c, rep, key); err != nil {
 		return bad("%v", err)

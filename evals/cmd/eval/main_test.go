@@ -419,3 +419,18 @@ func TestChangedPromptOrSchemaFailsClosed(t *testing.T) {
 		func(string) string { return "" }, &out, &out, false, nil)
 	assert.Equal(t, exitPass, code, out.String())
 }
+
+func TestMutationSummaryInReports(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m.json")
+	require.NoError(t, os.WriteFile(m, []byte(`{"mutants":22,"killed":21,"survived":["tz-today-in-utc"],"kill_ratio":0.9545,"floor":0.95,"sampled":false}`), 0o644))
+	md := filepath.Join(dir, "s.md")
+	r := runEval(t, nil, "--root", root, "--suite", "voice", "--filter", "crisis", "--mutation", m, "--markdown", md)
+	require.Equal(t, exitPass, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "mutants killed 21/22 (95.5%, floor 95.0%)")
+	data, err := os.ReadFile(md)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "Survived: `tz-today-in-utc`")
+	r = runEval(t, nil, "--root", root, "--suite", "voice", "--mutation", filepath.Join(dir, "missing.json"))
+	assert.Equal(t, exitBadInput, r.code)
+}
