@@ -60,9 +60,9 @@ func isTerminal(f *os.File) bool {
 
 type config struct {
 	suite, model, mode, junit, jsonOut, markdown, filter, root, judgeModel, mutation string
-	threshold                                                              float64
-	parallel, repeat                                                       int
-	timeout                                                                time.Duration
+	threshold                                                                        float64
+	parallel, repeat                                                                 int
+	timeout                                                                          time.Duration
 }
 
 // deps lets tests swap the agent and the HTTP client.
