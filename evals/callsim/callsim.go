@@ -34,9 +34,15 @@ type Server struct {
 	Quiet time.Duration
 }
 
+// AudioPace is how long one character of speech plays on eval calls: long
+// enough that an agent acting on response.done instead of the end of the
+// audio cuts speech off every time (not by chance), short enough for fast
+// suites.
+const AudioPace = time.Millisecond
+
 // New starts a server requiring apiKey.
 func New(apiKey string) *Server {
-	return &Server{rt: realtimetest.New(apiKey), AgentWait: 2 * time.Second, Quiet: time.Second}
+	return &Server{rt: realtimetest.New(apiKey, realtimetest.WithAudioPace(AudioPace)), AgentWait: 2 * time.Second, Quiet: time.Second}
 }
 
 // URL is the API base URL ending in /v1 (OPENAI_BASE_URL).

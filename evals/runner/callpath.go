@@ -61,9 +61,9 @@ func Transcript(tl []callsim.Event) []Event {
 				out[i].Output = ev.Output
 			}
 		case "refer":
-			out = append(out, Event{Turn: turn, Kind: "refer", Transfer: true, Target: ev.Target, After: after(said, ev)})
+			out = append(out, Event{Turn: turn, Kind: "refer", Transfer: true, Target: ev.Target, After: after(said, ev), CutOff: cutOff(said, ev)})
 		case "hangup":
-			out = append(out, Event{Turn: turn, Kind: "hangup", EndCall: true, After: after(said, ev)})
+			out = append(out, Event{Turn: turn, Kind: "hangup", EndCall: true, After: after(said, ev), CutOff: cutOff(said, ev)})
 		case "silent":
 			out = append(out, Event{Turn: turn, Kind: "silent", Text: ev.Text})
 		case "model_error":
@@ -74,13 +74,24 @@ func Transcript(tl []callsim.Event) []Event {
 }
 
 // after is what the caller had heard to the end before a REFER or hangup:
-// the speech of the response whose audio had last stopped, or a note that
-// audio was still playing.
+// the speech of the response whose audio had last stopped (nothing when
+// audio was still playing: see cutOff).
 func after(said map[string]string, ev callsim.Event) string {
 	if ev.Playing != "" {
-		return fmt.Sprintf("(cut off: the audio of %q was still playing)", said[ev.Playing])
+		return ""
 	}
 	return said[ev.AfterResponse]
+}
+
+// cutOff is the speech still playing when a REFER or hangup happened.
+func cutOff(said map[string]string, ev callsim.Event) string {
+	if ev.Playing == "" {
+		return ""
+	}
+	if t := said[ev.Playing]; t != "" {
+		return t
+	}
+	return "(audio of " + ev.Playing + ")"
 }
 
 // playCall runs one attempt through the call path.
@@ -113,6 +124,13 @@ func (r *Runner) playCall(ctx context.Context, sess Session, c *suite.Case, o Op
 	return a
 }
 
+func seenAction(what string, ev Event) string {
+	if ev.CutOff != "" {
+		return fmt.Sprintf("%s while %q was still playing (cut off)", what, ev.CutOff)
+	}
+	return fmt.Sprintf("%s after the caller heard %q", what, ev.After)
+}
+
 // CheckCall checks what the Realtime API saw of the call: where it was
 // transferred, and what the agent had said before the REFER and before
 // the hangup.
@@ -142,8 +160,8 @@ func CheckCall(c *suite.Case, tr []Event) []Failure {
 	}
 	if e.TransferAfterSay != "" && len(refers) > 0 {
 		re, _ := suite.CompilePhrase(e.TransferAfterSay)
-		if !re.MatchString(refers[0].After) {
-			fs = append(fs, Failure{Turn: refers[0].Turn, Expectation: fmt.Sprintf("REFER only after the agent said %s (its response done)", e.TransferAfterSay), Seen: fmt.Sprintf("REFER after %q", refers[0].After)})
+		if r := refers[0]; r.CutOff != "" || !re.MatchString(r.After) {
+			fs = append(fs, Failure{Turn: r.Turn, Expectation: fmt.Sprintf("REFER only once the caller heard %s to the end", e.TransferAfterSay), Seen: seenAction("REFER", r)})
 		}
 	}
 	if e.HangupAfterSay != "" {
@@ -152,8 +170,8 @@ func CheckCall(c *suite.Case, tr []Event) []Failure {
 			fs = append(fs, Failure{Expectation: fmt.Sprintf("hang up after saying %s", e.HangupAfterSay), Seen: "no hangup"})
 		default:
 			re, _ := suite.CompilePhrase(e.HangupAfterSay)
-			if !re.MatchString(hangups[0].After) {
-				fs = append(fs, Failure{Turn: hangups[0].Turn, Expectation: fmt.Sprintf("hang up only after the agent said %s (its response done)", e.HangupAfterSay), Seen: fmt.Sprintf("hangup after %q", hangups[0].After)})
+			if h := hangups[0]; h.CutOff != "" || !re.MatchString(h.After) {
+				fs = append(fs, Failure{Turn: h.Turn, Expectation: fmt.Sprintf("hang up only once the caller heard %s to the end", e.HangupAfterSay), Seen: seenAction("hangup", h)})
 			}
 		}
 	}

@@ -337,6 +337,8 @@ type Event struct {
 	// After is what the agent said in the response completed just before
 	// a refer or hangup.
 	After string `json:"after,omitempty"`
+	// CutOff is the speech still playing when a refer or hangup happened.
+	CutOff string `json:"cut_off,omitempty"`
 }
 
 // ScriptedNote is what every scripted report says about itself.
