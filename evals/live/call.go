@@ -21,6 +21,10 @@ type CallModel struct {
 	Client *Client
 	// ID is the model to run (--model); it replaces the session's model.
 	ID string
+	// Audio maps a caller turn's words to a WAV file of them (PCM16 mono
+	// 24 kHz): that turn is sent as audio (input_audio_buffer.append and
+	// commit), so the model hears the caller.
+	Audio map[string]string
 
 	mu      sync.Mutex
 	conv    *Conversation
@@ -51,6 +55,19 @@ func TextSession(accepted json.RawMessage, model string) (map[string]any, error)
 	}
 	obj["model"] = model
 	obj["output_modalities"] = []string{"text"}
+	// Caller audio is committed turn by turn and answered with
+	// response.create, so server VAD is off in this session.
+	audio, _ := obj["audio"].(map[string]any)
+	if audio == nil {
+		audio = map[string]any{}
+	}
+	input, _ := audio["input"].(map[string]any)
+	if input == nil {
+		input = map[string]any{}
+	}
+	input["turn_detection"] = nil
+	audio["input"] = input
+	obj["audio"] = audio
 	return obj, nil
 }
 
@@ -89,6 +106,13 @@ func (m *CallModel) Respond(ctx context.Context, req replay.Request) ([]replay.O
 	}
 	m.synced = len(req.Conversation)
 	in.Caller = strings.Join(users, "\n")
+	if path, ok := m.Audio[in.Caller]; ok && len(users) == 1 {
+		pcm, err := ReadPCM16(path)
+		if err != nil {
+			return nil, err
+		}
+		in.Audio = pcm
+	}
 	resp, err := m.conv.Respond(ctx, in)
 	if err != nil {
 		return nil, err

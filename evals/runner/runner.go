@@ -99,7 +99,10 @@ type Conversation interface {
 
 // Input is what the model sees next: the caller's words or tool outputs.
 type Input struct {
-	Caller  string
+	Caller string
+	// Audio is the caller's speech (PCM16 mono 24 kHz), sent instead of
+	// the Caller text when set (live mode with caller audio files).
+	Audio   []byte
 	Outputs []ToolOutput
 }
 

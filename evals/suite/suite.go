@@ -69,6 +69,10 @@ type Case struct {
 type Turn struct {
 	// Caller is what the caller says (text).
 	Caller string `yaml:"caller"`
+	// Audio is a WAV file of the caller saying it (PCM16 mono 24 kHz,
+	// relative to the case file): live and record modes send it as audio;
+	// scripted mode replays against the words.
+	Audio string `yaml:"audio,omitempty"`
 	// Expect holds expectations about this turn only.
 	Expect *TurnExpect `yaml:"expect,omitempty"`
 	// Model is the scripted model side of this turn: the responses the
@@ -184,6 +188,17 @@ func (c *Case) HasTag(tag string) bool {
 		}
 	}
 	return false
+}
+
+// AudioFiles maps each turn's words to its caller audio file, if any.
+func (c *Case) AudioFiles() map[string]string {
+	out := map[string]string{}
+	for _, t := range c.Turns {
+		if t.Audio != "" {
+			out[t.Caller] = filepath.Join(filepath.Dir(c.File), filepath.FromSlash(t.Audio))
+		}
+	}
+	return out
 }
 
 // Where is "file:line" of the case.
@@ -339,6 +354,9 @@ func (c *Case) Validate() error {
 		}
 		if strings.TrimSpace(t.Caller) == "" {
 			return fmt.Errorf("turn %d: caller text is empty", i+1)
+		}
+		if t.Audio != "" && (!strings.HasSuffix(t.Audio, ".wav") || filepath.IsAbs(t.Audio) || strings.Contains(t.Audio, "..")) {
+			return fmt.Errorf("turn %d: audio %q: give a .wav file relative to the case file, inside the suite", i+1, t.Audio)
 		}
 		if t.Expect != nil {
 			if err := checkPhrases(t.Expect.MustSay, t.Expect.MustNotSay); err != nil {

@@ -183,6 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		judge = &live.Judge{Client: client, Model: jm}
 		svc.Model = func(cs *suite.Case) (callsim.Model, error) {
 			m := live.NewCallModel(client, c.model)
+			m.Audio = cs.AudioFiles()
 			if c.mode != "record" {
 				return m, nil
 			}
