@@ -14,11 +14,14 @@ import (
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
-// slowModel answers every response after a fixed latency, standing in for
-// a remote model.
-type slowModel struct{ latency time.Duration }
+// slowModel replays a recording after a fixed latency per response,
+// standing in for a remote model.
+type slowModel struct {
+	*replay.Player
+	latency time.Duration
+}
 
-func (m slowModel) Respond(ctx context.Context, _ replay.Request) ([]replay.Output, error) {
+func (m slowModel) Respond(ctx context.Context, req replay.Request) ([]replay.Output, error) {
 	t := time.NewTimer(m.latency)
 	defer t.Stop()
 	select {
@@ -26,10 +29,10 @@ func (m slowModel) Respond(ctx context.Context, _ replay.Request) ([]replay.Outp
 		return nil, ctx.Err()
 	case <-t.C:
 	}
-	return []replay.Output{{Text: "Hello, how can I help?"}}, nil
+	return m.Player.Respond(ctx, req)
 }
 
-// BenchmarkParallel200 runs 200 one-response calls through the agent
+// BenchmarkParallel200 runs 200 one-response recorded calls through the agent
 // service (webhook, accept, sideband, a seeded SQLite store per call) and
 // the loopback Realtime API, with 300 ms of simulated model latency at
 // --parallel 16, and reports the wall time as a ratio of the ideal
@@ -46,6 +49,7 @@ state:
   slots: [{id: s, provider_id: p, start: 2026-12-02T09:00:00Z, end: 2026-12-02T09:50:00Z}]
 turns:
   - caller: hello
+    model: [{say: "Hello, how can I help?"}]
 expect: {must_say: [help], state: {slots: {len: 1}}}
 `, i)
 		cs, err := suite.Parse("bench.yaml", []byte(src))
@@ -54,7 +58,9 @@ expect: {must_say: [help], state: {slots: {len: 1}}}
 		}
 		cases[i] = cs[0]
 	}
-	svc := agentenv.NewService(func(*suite.Case) (callsim.Model, error) { return slowModel{latency}, nil })
+	svc := agentenv.NewService(func(c *suite.Case) (callsim.Model, error) {
+		return slowModel{replay.NewKeyer(c, "bench"), latency}, nil
+	})
 	defer svc.Close()
 	ideal := time.Duration(math.Ceil(float64(n)/parallel)) * latency
 	var total time.Duration

@@ -44,6 +44,12 @@ const loopbackKey = "sk-eval-loopback"
 // webhookSecret signs the loopback webhooks (Standard Webhooks whsec_).
 var webhookSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("eval-loopback-webhook-secret-32b"))
 
+// TurnResponses is a model that knows how many responses each caller turn
+// has (a recording; turn 0 is the greeting).
+type TurnResponses interface {
+	ResponsesIn(turn int) int
+}
+
 // ModelFor returns the model side of one case's call.
 type ModelFor func(c *suite.Case) (callsim.Model, error)
 
@@ -190,24 +196,24 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 	cleanup = append(cleanup, call.CallerHangsUp)
 	out.Session = call.Session()
 	var playErr error
-	player, _ := model.(*replay.Player)
-	want := func(responses []suite.Response) int {
-		if player == nil {
-			return -1 // live: until the call is quiet
-		}
-		return len(responses)
+	// A recording knows how many responses each turn has; a live model
+	// does not (the turn is over when the call is quiet).
+	want := func(turn int) int { return -1 }
+	recorded, _ := model.(TurnResponses)
+	if recorded != nil {
+		want = recorded.ResponsesIn
 	}
-	if err := call.Greet(ctx, want(c.Greeting)); err != nil {
+	if err := call.Greet(ctx, want(0)); err != nil {
 		playErr = fmt.Errorf("greeting: %w", err)
 	}
 	for i, t := range c.Turns {
 		if playErr != nil || call.Over() {
 			break
 		}
-		if player != nil && len(t.Model) == 0 {
+		if recorded != nil && want(i+1) == 0 {
 			break // the recording ended here (e.g. with a transfer)
 		}
-		if err := call.CallerSays(ctx, t.Caller, want(t.Model)); err != nil {
+		if err := call.CallerSays(ctx, t.Caller, want(i+1)); err != nil {
 			playErr = fmt.Errorf("turn %d: %w", i+1, err)
 		}
 	}

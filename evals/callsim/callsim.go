@@ -212,7 +212,7 @@ func (c *Call) settle(ctx context.Context, turn, want int) error {
 			break
 		}
 		wait := c.s.AgentWait
-		if want < 0 && n > 0 {
+		if want < 0 {
 			wait = c.s.Quiet
 		}
 		t := time.NewTimer(wait)
@@ -226,7 +226,9 @@ func (c *Call) settle(ctx context.Context, turn, want int) error {
 		case <-t.C:
 		}
 		if want < 0 {
-			if n == 0 || !c.busy() {
+			// Live: the turn is over once nothing is in progress or
+			// playing and nothing happened for Quiet.
+			if !c.busy() {
 				break
 			}
 			continue
@@ -266,12 +268,23 @@ func (c *Call) busy() bool {
 		return false // nothing more can come from the agent
 	}
 	pending := map[string]bool{}
-	for _, e := range c.Timeline() {
-		switch e.Kind {
-		case "call":
-			pending[e.CallID] = true
-		case "output":
-			delete(pending, e.CallID)
+	for _, e := range c.rt.Timeline() {
+		var ev struct {
+			CallID string `json:"call_id"`
+			Item   struct {
+				Type   string `json:"type"`
+				CallID string `json:"call_id"`
+			} `json:"item"`
+		}
+		switch {
+		case e.Kind == realtimetest.KindServer && e.Type == "response.function_call_arguments.done":
+			_ = json.Unmarshal(e.Raw, &ev)
+			pending[ev.CallID] = true
+		case e.Kind == realtimetest.KindClient && e.Type == "conversation.item.create":
+			_ = json.Unmarshal(e.Raw, &ev)
+			if ev.Item.Type == "function_call_output" {
+				delete(pending, ev.Item.CallID)
+			}
 		}
 	}
 	return len(pending) > 0

@@ -77,6 +77,18 @@ func NewKeyer(c *suite.Case, suiteName string) *Player {
 	return p
 }
 
+// ResponsesIn is the number of recorded responses of a caller turn
+// (1-based; 0 is the greeting before the caller speaks).
+func (p *Player) ResponsesIn(turn int) int {
+	if turn == 0 {
+		return len(p.c.Greeting)
+	}
+	if turn > len(p.c.Turns) {
+		return 0
+	}
+	return len(p.c.Turns[turn-1].Model)
+}
+
 // Stale returns the stale-recording error, if the replay hit one.
 func (p *Player) Stale() *StaleError {
 	p.mu.Lock()
