@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 )
 
 // Client event types (sent to the API).
@@ -225,6 +227,17 @@ func ClientEventType(ev any) string {
 		return e.Type
 	case *ResponseCreate:
 		return e.Type
+	case oarealtime.RealtimeClientEventUnionParam:
+		// The SDK leaves constant types empty until encoded.
+		b, err := json.Marshal(e)
+		if err != nil {
+			return ""
+		}
+		var env struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(b, &env)
+		return env.Type
 	}
 	return ""
 }

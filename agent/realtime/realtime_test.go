@@ -6,11 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/openai/openai-go/v3"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -195,4 +197,56 @@ func FuzzParseServerEvent(f *testing.F) {
 			require.NotEmpty(t, c.CallID)
 		}
 	})
+}
+
+// The SDK-typed client events encode the documented shapes.
+func TestSDKClientEvents(t *testing.T) {
+	for _, tc := range []struct {
+		ev   any
+		typ  string
+		want string
+	}{
+		{realtime.ResponseCreateEvent("e1", ""), "response.create", `{"type":"response.create","event_id":"e1","response":{"metadata":{"request":"e1"}}}`},
+		{realtime.ResponseCreateEvent("e2", "Greet."), "response.create", `{"type":"response.create","event_id":"e2","response":{"instructions":"Greet.","metadata":{"request":"e2"}}}`},
+		{realtime.FunctionCallOutputEvent("e3", "call_1", `{"ok":true}`), "conversation.item.create", `{"type":"conversation.item.create","event_id":"e3","item":{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}}`},
+		{realtime.SystemMessageEvent("e4", "Transfer failed."), "conversation.item.create", `{"type":"conversation.item.create","event_id":"e4","item":{"type":"message","role":"system","content":[{"type":"input_text","text":"Transfer failed."}]}}`},
+	} {
+		b, err := json.Marshal(tc.ev)
+		require.NoError(t, err)
+		assert.JSONEq(t, tc.want, string(b))
+		assert.Equal(t, tc.typ, realtime.ClientEventType(tc.ev))
+	}
+}
+
+// NextEvent returns the type and raw JSON; malformed events are
+// ErrBadEvent and the connection goes on; a normal close is ErrClosed.
+func TestNextEvent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		for _, m := range []string{`[]`, `{"no_type":1}`, `{"type":"output_audio_buffer.stopped","event_id":"e","response_id":"resp_1"}`} {
+			_ = ws.Write(r.Context(), websocket.MessageText, []byte(m))
+		}
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := realtime.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "k")
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	for range 2 {
+		_, err = conn.NextEvent(ctx)
+		require.ErrorIs(t, err, realtime.ErrBadEvent)
+	}
+	ev, err := conn.NextEvent(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, realtime.EventOutputAudioBufferStopped, ev.Type)
+	var stopped oarealtime.RealtimeServerEventOutputAudioBufferStopped
+	require.NoError(t, ev.Decode(&stopped))
+	assert.Equal(t, "resp_1", stopped.ResponseID)
+	_, err = conn.NextEvent(ctx)
+	require.ErrorIs(t, err, realtime.ErrClosed)
 }

@@ -63,12 +63,13 @@ type convItem struct {
 }
 
 type response struct {
-	id      string
-	trigger string
-	status  string
-	outputs []Output
-	audio   string // "", "playing", "stopped", "cleared", "cut"
-	itemIDs []string
+	id       string
+	trigger  string
+	status   string
+	outputs  []Output
+	audio    string // "", "playing", "stopped", "cleared", "cut"
+	itemIDs  []string
+	metadata map[string]any // response.create's response.metadata, echoed in the response object
 }
 
 // clip is one response's audio in the output audio buffer.
@@ -346,6 +347,7 @@ type clientEvent struct {
 		Instructions     *string         `json:"instructions"`
 		Tools            json.RawMessage `json:"tools"`
 		OutputModalities []string        `json:"output_modalities"`
+		Metadata         map[string]any  `json:"metadata"`
 	} `json:"response"`
 }
 
@@ -399,6 +401,7 @@ func (c *Call) handleClient(data []byte) {
 			o.instructions = ev.Response.Instructions
 			o.tools = ev.Response.Tools
 			o.modalities = ev.Response.OutputModalities
+			o.metadata = ev.Response.Metadata
 		}
 		c.startResponse(TriggerResponseCreate, o)
 	case "response.cancel":
@@ -485,15 +488,17 @@ type overrides struct {
 	instructions *string
 	tools        json.RawMessage
 	modalities   []string
+	metadata     map[string]any
 }
 
 func (c *Call) startResponse(trigger string, o overrides) {
-	r := &response{id: c.srv.id("resp"), trigger: trigger, status: "in_progress"}
+	r := &response{id: c.srv.id("resp"), trigger: trigger, status: "in_progress", metadata: o.metadata}
 	c.active = r
 	c.responses = append(c.responses, r)
 	c.emit(map[string]any{"type": "response.created", "response": map[string]any{
 		"id": r.id, "object": "realtime.response", "status": "in_progress", "status_details": nil, "output": []any{},
 		"conversation_id": "conv_" + strings.TrimPrefix(c.ID, "rtc_"), "output_modalities": c.modalities(o),
+		"metadata": r.metadata,
 	}})
 	sess, _ := json.Marshal(c.session)
 	req := ResponseRequest{CallID: c.ID, Session: sess, Trigger: trigger}
@@ -614,7 +619,7 @@ func (c *Call) generate(r *response, model Model, req ResponseRequest, audio boo
 	}
 	r.status = "completed"
 	c.emit(map[string]any{"type": "response.done", "response": map[string]any{
-		"id": r.id, "object": "realtime.response", "status": "completed", "status_details": nil, "output": items,
+		"id": r.id, "object": "realtime.response", "status": "completed", "status_details": nil, "output": items, "metadata": r.metadata,
 		"usage": map[string]any{"total_tokens": 0, "input_tokens": 0, "output_tokens": 0},
 	}})
 	if len(spoken) > 0 {

@@ -79,7 +79,21 @@ var ErrEnded = errors.New("realtimetest: the call ended")
 // WaitFor waits for the first timeline event (from the start of the call)
 // for which match is true.
 func (c *Call) WaitFor(ctx context.Context, what string, match func(Event) bool) (Event, error) {
-	seen := 0
+	return c.WaitFrom(ctx, 0, what, match)
+}
+
+// Len returns the number of timeline events so far (a position for
+// WaitFrom).
+func (c *Call) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timeline)
+}
+
+// WaitFrom waits for the first timeline event at position from or later
+// for which match is true.
+func (c *Call) WaitFrom(ctx context.Context, from int, what string, match func(Event) bool) (Event, error) {
+	seen := from
 	for {
 		c.mu.Lock()
 		events := c.timeline[seen:len(c.timeline):len(c.timeline)]

@@ -2,7 +2,9 @@ package schedule_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +106,39 @@ func TestMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recent, 1)
 	assert.Equal(t, "Sam", recent[0].CallerName)
+}
+
+func TestConcurrentClaimsOfOneCallAcceptOnce(t *testing.T) {
+	// OpenAI may deliver the same call twice at once (a retry racing the
+	// first delivery, or two webhook-ids): exactly one claim wins.
+	ctx := context.Background()
+	s := open(t)
+	const n = 20
+	results := make(chan schedule.Claim, 2*n)
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		for _, id := range []string{fmt.Sprintf("wh_%d", i), "wh_same"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := s.ClaimDelivery(ctx, id, "rtc_a", t0)
+				errs <- err
+				results <- c
+			}()
+		}
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	count := map[schedule.Claim]int{}
+	for c := range results {
+		count[c]++
+	}
+	assert.Equal(t, 1, count[schedule.ClaimNew], "%v", count)
+	assert.Equal(t, n-1, count[schedule.ClaimDuplicateDelivery], "the 19 extra deliveries of wh_same")
+	assert.Equal(t, n, count[schedule.ClaimDuplicateCall])
 }

@@ -38,7 +38,7 @@ func (s *Store) TakeMessage(ctx context.Context, m Message, now time.Time) (Mess
 
 // Messages lists the messages taken at or after since, oldest first.
 func (s *Store) Messages(ctx context.Context, since time.Time) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, call_id, caller_name, callback_number, reason, created_at FROM messages WHERE created_at >= ? ORDER BY created_at, id`, formatTime(since))
+	rows, err := s.db.QueryContext(ctx, `SELECT id, call_id, caller_name, callback_number, reason, created_at FROM messages WHERE created_at >= ? ORDER BY created_at, rowid`, formatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("schedule: messages: %w", err)
 	}

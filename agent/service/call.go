@@ -2,15 +2,55 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 
 	"gitlab.com/acme/voice-agent/agent/metrics"
 	"gitlab.com/acme/voice-agent/agent/realtime"
 	"gitlab.com/acme/voice-agent/agent/session"
 	"gitlab.com/acme/voice-agent/agent/tools"
 )
+
+// The call's state machine. One goroutine per call reads the sideband's
+// server events and decides, in this one place, what the agent does:
+//
+//	connected ──response.create (greeting + disclosure)──▶ talking
+//	talking ──tool call──▶ function_call_output; response.create at the
+//	        next moment no response is active (the API refuses a second
+//	        active response with conversation_already_has_active_response)
+//	talking ──end_call──▶ closing: the goodbye response is requested;
+//	        closing ──its audio stopped (output_audio_buffer.stopped)──▶ hang up
+//	        closing ──the caller interrupted it (output_audio_buffer.cleared
+//	                  or the goodbye cancelled)──▶ talking (the call goes on)
+//	talking ──transfer_to_human / escalate_crisis──▶ transferring: the tool
+//	        output (for a crisis: the 988 message) is spoken first;
+//	        transferring ──that response's audio stopped or was cut──▶ REFER
+//
+// The audio of a response plays after its response.done: hanging up or
+// transferring on response.done would cut the caller off mid-sentence.
+type phase int
+
+const (
+	phaseTalking phase = iota
+	phaseClosing
+	phaseTransferring
+)
+
+func (p phase) String() string {
+	return [...]string{"talking", "closing", "transferring"}[p]
+}
+
+// AudioDrainTimeout bounds the wait for the last response's audio to stop
+// before hanging up or transferring, in case the API never reports it.
+var AudioDrainTimeout = 60 * time.Second
 
 // runCall drives one call's sideband until the call ends.
 func (s *Service) runCall(ctx context.Context, call tools.Call, log *slog.Logger) string {
@@ -22,8 +62,8 @@ func (s *Service) runCall(ctx context.Context, call tools.Call, log *slog.Logger
 		return metrics.OutcomeFailed
 	}
 	defer func() { _ = conn.CloseNow() }()
-	h := callHandler{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}}
-	return h.run(ctx)
+	m := &callMachine{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}, purpose: map[string]string{}, greeting: s.config.Greeting()}
+	return m.run(ctx)
 }
 
 func (s *Service) connect(ctx context.Context, callID string) (*realtime.Conn, error) {
@@ -57,120 +97,398 @@ func (s *Service) hangup(callID string, log *slog.Logger) {
 	}
 }
 
-type callHandler struct {
-	s       *Service
-	call    tools.Call
-	conn    *realtime.Conn
-	log     *slog.Logger
-	handled map[string]bool // function call ids already answered
+// callMachine is the state of one call.
+type callMachine struct {
+	s        *Service
+	call     tools.Call
+	conn     *realtime.Conn
+	log      *slog.Logger
+	greeting string
+	handled  map[string]bool // function call ids already answered
+	seq      int             // client event ids
 
-	outputsPending bool // function outputs sent since the last response.create
-	endRequested   bool // end_call ran: hang up after the goodbye response
-	hangupArmed    bool // the goodbye response was requested
-	transferred    bool
+	phase phase
+	// Responses: at most one is active (response.created .. response.done).
+	active       string            // id of the active response
+	inflight     []string          // our response.create event_ids not yet answered (response.created or error)
+	purpose      map[string]string // event_id of each response.create -> "greeting" or "follow-up"
+	wantResponse bool              // tool outputs wait for a response.create
+	// The response that must finish speaking before the call ends or is
+	// transferred (the goodbye, the crisis message), and its audio.
+	final        string // response id ("" until it is created)
+	finalCreate  string // event_id of the response.create that asked for it
+	finalSpoken  bool   // its output has an assistant message (audio to wait for)
+	finalDone    bool   // its response.done arrived
+	transferTo   string // REFER target once the message is spoken
+	drain        *time.Timer
+	drainExpired chan struct{}
 }
 
-func (h *callHandler) run(ctx context.Context) string {
+// pending transfers, per call: the executor's Transfer only records the
+// target; the state machine sends the REFER when the caller has heard the
+// message.
+type deferredTransfers struct {
+	tools.CallControl
+	mu      sync.Mutex
+	targets map[string]string
+}
+
+func (d *deferredTransfers) Transfer(_ context.Context, callID, target string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.targets[callID] = target
+	return nil
+}
+
+func (d *deferredTransfers) take(callID string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.targets[callID]
+	delete(d.targets, callID)
+	return t
+}
+
+func (m *callMachine) eventID(kind string) string {
+	m.seq++
+	return fmt.Sprintf("agent_%s_%d", kind, m.seq)
+}
+
+func (m *callMachine) send(ctx context.Context, ev oarealtime.RealtimeClientEventUnionParam) {
+	if err := m.conn.Send(ctx, ev); err != nil {
+		m.log.Error("sending client event failed", "type", realtime.ClientEventType(ev), "err", err)
+	}
+}
+
+// requestResponse sends response.create now if no response is active,
+// else remembers to send it when the active one is done.
+func (m *callMachine) requestResponse(ctx context.Context, purpose, instructions string) string {
+	if m.active != "" || len(m.inflight) > 0 {
+		m.wantResponse = m.wantResponse || purpose != "greeting"
+		return ""
+	}
+	m.wantResponse = false
+	id := m.eventID("response")
+	m.inflight = append(m.inflight, id)
+	m.purpose[id] = purpose
+	m.send(ctx, realtime.ResponseCreateEvent(id, instructions))
+	return id
+}
+
+func (m *callMachine) run(ctx context.Context) string {
+	defer func() {
+		if m.drain != nil {
+			m.drain.Stop()
+		}
+	}()
+	m.drainExpired = make(chan struct{}, 1)
+	// The caller hears a greeting first, with the disclosure.
+	m.requestResponse(ctx, "greeting", m.greeting)
+	events := make(chan readResult)
+	stop := make(chan struct{})
+	defer close(stop)
+	go m.read(ctx, events, stop)
 	for {
-		ev, err := h.conn.Next(ctx)
+		var r readResult
+		select {
+		case <-ctx.Done():
+			m.log.Warn("shutdown deadline reached; hanging up")
+			m.s.hangup(m.call.ID, m.log)
+			return metrics.OutcomeFailed
+		case r = <-events:
+		case <-m.drainExpired:
+			m.log.Warn("the final response's audio never stopped; acting anyway")
+			if done, outcome := m.finish(ctx); done {
+				return outcome
+			}
+			continue
+		}
 		switch {
-		case errors.Is(err, realtime.ErrClosed):
-			if h.transferred {
+		case errors.Is(r.err, realtime.ErrClosed):
+			if m.transferTo != "" || m.phase == phaseTransferring {
 				return metrics.OutcomeTransferred
 			}
 			return metrics.OutcomeCompleted
-		case errors.Is(err, realtime.ErrBadEvent):
-			h.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
-			h.log.Warn("ignoring malformed server event", "err", err)
+		case errors.Is(r.err, realtime.ErrBadEvent):
+			m.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
+			m.log.Warn("ignoring malformed server event", "err", r.err)
 			continue
-		case err != nil:
+		case r.err != nil:
 			if ctx.Err() != nil {
-				h.log.Warn("shutdown deadline reached; hanging up")
-				h.s.hangup(h.call.ID, h.log)
+				m.log.Warn("shutdown deadline reached; hanging up")
+				m.s.hangup(m.call.ID, m.log)
 				return metrics.OutcomeFailed
 			}
-			h.s.m.RealtimeErrors.WithLabelValues("sideband_read").Inc()
-			h.log.Error("sideband lost", "err", err)
-			if h.transferred {
-				return metrics.OutcomeTransferred
-			}
+			m.s.m.RealtimeErrors.WithLabelValues("sideband_read").Inc()
+			m.log.Error("sideband lost", "err", r.err)
 			return metrics.OutcomeFailed
 		}
-		if done, outcome := h.handle(ctx, ev); done {
+		if done, outcome := m.handle(ctx, r.ev); done {
 			return outcome
 		}
 	}
 }
 
-func (h *callHandler) handle(ctx context.Context, ev realtime.ServerEvent) (bool, string) {
-	switch ev.Type {
+type readResult struct {
+	ev  realtime.RawEvent
+	err error
+}
+
+// read forwards server events to the state machine until the connection
+// fails or closes.
+func (m *callMachine) read(ctx context.Context, out chan<- readResult, stop <-chan struct{}) {
+	for {
+		ev, err := m.conn.NextEvent(ctx)
+		select {
+		case out <- readResult{ev, err}:
+		case <-stop:
+			return
+		}
+		if err != nil && !errors.Is(err, realtime.ErrBadEvent) {
+			return
+		}
+	}
+}
+
+// handle is the transition function. Events are decoded into the SDK's
+// event types; only those the machine acts on are decoded at all.
+func (m *callMachine) handle(ctx context.Context, raw realtime.RawEvent) (bool, string) {
+	decode := func(v any) bool {
+		if err := raw.Decode(v); err != nil {
+			m.s.m.RealtimeErrors.WithLabelValues("bad_event").Inc()
+			m.log.Warn("ignoring malformed server event", "err", err)
+			return false
+		}
+		return true
+	}
+	switch raw.Type {
 	case realtime.EventError:
-		h.s.m.RealtimeErrors.WithLabelValues(metricLabel(ev.Error.Type)).Inc()
-		h.log.Error("realtime error event", "type", ev.Error.Type, "code", ev.Error.Code, "message", ev.Error.Message, "client_event_id", ev.Error.EventID)
+		var ev oarealtime.RealtimeErrorEvent
+		if decode(&ev) {
+			m.apiError(ev.Error)
+		}
+	case realtime.EventResponseCreated:
+		var ev oarealtime.ResponseCreatedEvent
+		if decode(&ev) {
+			m.responseCreated(ev.Response)
+		}
 	case realtime.EventResponseFunctionCallArgsDone:
-		h.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
+		var ev oarealtime.ResponseFunctionCallArgumentsDoneEvent
+		if decode(&ev) {
+			m.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)
+		}
 	case realtime.EventResponseDone:
-		// Function calls the arguments.done event did not announce.
-		for _, it := range ev.FunctionCalls() {
-			h.runTool(ctx, it.CallID, it.Name, it.Arguments)
+		var ev oarealtime.ResponseDoneEvent
+		if decode(&ev) {
+			return m.responseDone(ctx, ev.Response)
 		}
-		status := ""
-		if ev.Response != nil {
-			status = ev.Response.Status
+	case realtime.EventOutputAudioBufferStopped:
+		var ev oarealtime.RealtimeServerEventOutputAudioBufferStopped
+		if decode(&ev) && ev.ResponseID == m.final && m.final != "" {
+			return m.finish(ctx)
 		}
-		h.log.Info("response done", "status", status)
-		if h.transferred {
-			return false, ""
-		}
-		if h.hangupArmed {
-			h.s.hangup(h.call.ID, h.log)
-			return true, metrics.OutcomeCompleted
-		}
-		if h.outputsPending {
-			h.outputsPending = false
-			if err := h.conn.Send(ctx, realtime.NewResponseCreate()); err != nil {
-				h.log.Error("sending response.create failed", "err", err)
-			}
-			if h.endRequested {
-				h.hangupArmed = true
-			}
+	case realtime.EventOutputAudioBufferCleared:
+		var ev oarealtime.RealtimeServerEventOutputAudioBufferCleared
+		if decode(&ev) && ev.ResponseID == m.final && m.final != "" {
+			return m.interrupted(ctx)
 		}
 	case realtime.EventInputAudioTranscriptionDone:
-		// Transcripts are health information: log their shape, never text.
-		h.log.Info("caller turn", "chars", len(ev.Transcript))
-	case realtime.EventResponseOutputAudioTranscript, realtime.EventResponseOutputTextDone:
-		h.log.Info("agent turn", "chars", len(ev.Transcript)+len(ev.Text))
+		var ev oarealtime.ConversationItemInputAudioTranscriptionCompletedEvent
+		if decode(&ev) {
+			// Transcripts are health information: log their shape, never text.
+			m.log.Info("caller turn", "chars", len(ev.Transcript), "phase", m.phase.String())
+		}
+	case realtime.EventResponseOutputAudioTranscript:
+		var ev oarealtime.ResponseAudioTranscriptDoneEvent
+		if decode(&ev) {
+			m.log.Info("agent turn", "chars", len(ev.Transcript))
+		}
 	case realtime.EventSessionCreated, realtime.EventSessionUpdated:
-		h.log.Info("session event", "type", ev.Type)
+		m.log.Info("session event", "type", raw.Type)
 	}
 	return false, ""
 }
 
-func (h *callHandler) runTool(ctx context.Context, callID, name, args string) {
-	if h.handled[callID] {
+func (m *callMachine) apiError(e oarealtime.RealtimeError) {
+	m.s.m.RealtimeErrors.WithLabelValues(metricLabel(e.Type)).Inc()
+	m.log.Error("realtime error event", "type", e.Type, "code", e.Code, "message", e.Message, "client_event_id", e.EventID)
+	if p, ours := m.purpose[e.EventID]; ours {
+		// Our response.create was refused (e.g. a response started by
+		// turn detection got there first): a follow-up is asked for again
+		// when the active response is done.
+		m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == e.EventID })
+		m.wantResponse = m.wantResponse || p != "greeting"
+		if m.finalCreate == e.EventID {
+			m.finalCreate = "" // asked for again
+		}
+	}
+}
+
+func (m *callMachine) responseCreated(r oarealtime.RealtimeResponse) {
+	m.active = r.ID
+	// Our responses carry the event_id of their response.create in their
+	// metadata; others were started by turn detection.
+	if req := r.Metadata[realtime.MetadataRequest]; req != "" && slices.Contains(m.inflight, req) {
+		m.inflight = slices.DeleteFunc(m.inflight, func(id string) bool { return id == req })
+		if req == m.finalCreate {
+			m.final = r.ID
+		}
+	}
+}
+
+func (m *callMachine) responseDone(ctx context.Context, r oarealtime.RealtimeResponse) (bool, string) {
+	if r.ID == m.active {
+		m.active = ""
+	}
+	// Function calls the arguments.done events did not announce.
+	for _, it := range r.Output {
+		if fc, ok := it.AsAny().(oarealtime.RealtimeConversationItemFunctionCall); ok && fc.CallID != "" {
+			m.runTool(ctx, fc.CallID, fc.Name, fc.Arguments)
+		}
+	}
+	m.log.Info("response done", "status", string(r.Status), "phase", m.phase.String())
+	if r.ID == m.final && m.final != "" {
+		m.finalDone = true
+		for _, it := range r.Output {
+			_, spoken := it.AsAny().(oarealtime.RealtimeConversationItemAssistantMessage)
+			m.finalSpoken = m.finalSpoken || spoken
+		}
+		switch {
+		case r.Status == oarealtime.RealtimeResponseStatusCancelled && m.phase == phaseClosing:
+			return m.interrupted(ctx) // the caller spoke before the goodbye
+		case !m.finalSpoken || r.Status != oarealtime.RealtimeResponseStatusCompleted:
+			return m.finish(ctx) // nothing to wait for
+		default:
+			m.drain = time.AfterFunc(AudioDrainTimeout, func() { m.drainExpired <- struct{}{} })
+		}
+	}
+	if m.wantResponse {
+		m.askFollowUp(ctx)
+	}
+	return false, ""
+}
+
+// askFollowUp requests the response that speaks the tool outputs; in the
+// closing and transferring phases it is the final response.
+func (m *callMachine) askFollowUp(ctx context.Context) {
+	id := m.requestResponse(ctx, "follow-up", "")
+	if id != "" && m.phase != phaseTalking && m.final == "" && m.finalCreate == "" {
+		m.finalCreate = id
+	}
+}
+
+// finish ends the call once the final response's audio has played: hang
+// up (closing) or REFER (transferring).
+func (m *callMachine) finish(ctx context.Context) (bool, string) {
+	switch m.phase {
+	case phaseClosing:
+		m.s.hangup(m.call.ID, m.log)
+		return true, metrics.OutcomeCompleted
+	case phaseTransferring:
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := m.s.calls.Transfer(tctx, m.call.ID, m.transferTo)
+		cancel()
+		if err == nil {
+			m.log.Info("call transferred")
+			return false, "" // the API ends the call when the transfer completes
+		}
+		m.log.Error("transfer failed", "err", err)
+		m.phase, m.final, m.finalCreate, m.finalSpoken, m.finalDone = phaseTalking, "", "", false, false
+		m.transferTo = ""
+		m.send(ctx, realtime.SystemMessageEvent(m.eventID("item"),
+			"The transfer failed. Stay with the caller. If they signalled any risk, remind them they can call or text "+session.CrisisLine+" any time, and 911 if in immediate danger. Do not end the call."))
+		m.requestResponse(ctx, "follow-up", "")
+	}
+	return false, ""
+}
+
+// interrupted: the caller spoke over the final response.
+func (m *callMachine) interrupted(ctx context.Context) (bool, string) {
+	if m.phase == phaseTransferring {
+		return m.finish(ctx) // a transfer goes ahead: they asked for it, or are at risk
+	}
+	m.log.Info("the caller interrupted the goodbye; the call goes on")
+	m.phase, m.final, m.finalCreate, m.finalSpoken, m.finalDone = phaseTalking, "", "", false, false
+	if m.drain != nil {
+		m.drain.Stop()
+	}
+	return false, ""
+}
+
+func (m *callMachine) runTool(ctx context.Context, callID, name, args string) {
+	if m.handled[callID] {
 		return
 	}
-	h.handled[callID] = true
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	m.handled[callID] = true
 	start := time.Now()
-	res := h.s.exec.Execute(tctx, h.call, name, args)
-	cancel()
+	var res tools.Result
+	if msg := m.s.checkArguments(name, args); msg != "" {
+		res = tools.Result{Output: msg}
+	} else {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res = m.s.exec.Execute(tctx, m.call, name, args)
+		cancel()
+	}
 	label := metricLabel(name)
-	h.s.m.ToolDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
-	h.s.m.ToolCalls.WithLabelValues(label, res.Kind()).Inc()
+	m.s.m.ToolDuration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	m.s.m.ToolCalls.WithLabelValues(label, res.Kind()).Inc()
 	attrs := []any{"tool", name, "result", res.Kind(), "ms", time.Since(start).Milliseconds()}
 	if res.Err != nil {
-		h.log.Error("tool failed", append(attrs, "err", res.Err)...)
+		m.log.Error("tool failed", append(attrs, "err", res.Err)...)
 	} else {
-		h.log.Info("tool call", attrs...)
+		m.log.Info("tool call", attrs...)
 	}
-	if err := h.conn.Send(ctx, realtime.NewFunctionCallOutput(callID, res.Output)); err != nil {
-		h.log.Error("sending function_call_output failed", "err", err)
-		return
+	m.send(ctx, realtime.FunctionCallOutputEvent(m.eventID("item"), callID, res.Output))
+	m.wantResponse = true
+	target := m.s.transfers.take(m.call.ID)
+	switch {
+	case res.Transfer && target != "":
+		m.phase, m.transferTo = phaseTransferring, target
+	case res.EndCall && m.phase == phaseTalking:
+		m.phase = phaseClosing
 	}
-	h.outputsPending = true
-	h.transferred = h.transferred || res.Transfer
-	h.endRequested = h.endRequested || res.EndCall
+	if m.active == "" {
+		m.askFollowUp(ctx)
+	}
+}
+
+// checkArguments refuses empty or malformed tool arguments before
+// anything runs: the model gets an error message and asks again.
+// escalate_crisis is exempt on purpose: a caller at risk is always
+// transferred, whatever the arguments.
+func (s *Service) checkArguments(name, args string) string {
+	if name == session.ToolCrisisEscalation {
+		return ""
+	}
+	t, ok := s.config.Tool(name)
+	if !ok {
+		return "" // the executor answers unknown tools
+	}
+	bad := func(msg string) string {
+		b, _ := json.Marshal(map[string]string{"error": msg})
+		return string(b)
+	}
+	var obj map[string]json.RawMessage
+	if strings.TrimSpace(args) == "" {
+		args = "{}"
+	}
+	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
+		return bad(fmt.Sprintf("arguments are not valid for this tool: send one JSON object matching the %s parameters", name))
+	}
+	var schema struct {
+		Required []string `json:"required"`
+	}
+	_ = json.Unmarshal(t.Parameters, &schema)
+	var missing []string
+	for _, r := range schema.Required {
+		v, ok := obj[r]
+		if !ok || string(v) == `""` || string(v) == "null" {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		return bad(fmt.Sprintf("arguments are not valid for this tool: missing %s; ask the caller, then call %s again", strings.Join(missing, ", "), name))
+	}
+	return ""
 }
 
 var known = func() map[string]bool {

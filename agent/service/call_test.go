@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,9 @@ func TestTransferToHumanAndCallerHangup(t *testing.T) {
 		func(string) []rt.Output {
 			return []rt.Output{rt.CallTool(session.ToolTransferToHuman, `{"reason":"billing"}`)}
 		},
-		func(string, string) []rt.Output { return []rt.Output{rt.Say("I am transferring you to the front desk now.")} }))
+		func(string, string) []rt.Output {
+			return []rt.Output{rt.Say("I am transferring you to the front desk now.")}
+		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
 	require.NoError(t, call.CallerSays(c, "I have a billing question."))
@@ -216,7 +219,7 @@ func TestHundredConcurrentCallsNoDoubleBooking(t *testing.T) {
 				r, ok := call.ResponseSaying("Done.")
 				return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
 			})
-			if !assert.NoError(t, err) {
+			if !assert.NoError(t, err, "%s", dump(call)) {
 				return
 			}
 			outs := toolOutputs(t, call)[session.ToolBookAppointment]
@@ -265,3 +268,14 @@ func TestHundredConcurrentCallsNoDoubleBooking(t *testing.T) {
 	}
 }
 
+// dump renders a call's timeline for failure messages.
+func dump(call *rt.Call) string {
+	var b strings.Builder
+	for _, e := range call.Timeline() {
+		fmt.Fprintf(&b, "%3d %-14s %-45s %s %s playing=%s\n", e.Seq, e.Kind, e.Type, e.ResponseID, e.Target, e.Audio.Playing)
+		if e.Type == "error" || e.Kind == rt.KindClient {
+			fmt.Fprintf(&b, "      %s\n", e.Raw)
+		}
+	}
+	return b.String()
+}

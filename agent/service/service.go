@@ -73,13 +73,16 @@ type Service struct {
 	m        *metrics.Metrics
 	log      *slog.Logger
 	exec     *tools.Executor
-	config   session.Config
-	dial     func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
-	health   []byte
-	loc      *time.Location
-	staff    staffAuth
-	srtp     bool
-	now      func() time.Time
+	// transfers holds the REFER target a tool asked for until the call's
+	// state machine sends it (after the caller heard the message).
+	transfers *deferredTransfers
+	config    session.Config
+	dial      func(ctx context.Context, wsURL, apiKey string) (*realtime.Conn, error)
+	health    []byte
+	loc       *time.Location
+	staff     staffAuth
+	srtp      bool
+	now       func() time.Time
 
 	slots    chan struct{}
 	draining atomic.Bool
@@ -119,9 +122,10 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("service: encode health: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	transfers := &deferredTransfers{CallControl: opts.Calls, targets: map[string]string{}}
 	return &Service{
 		calls: opts.Calls, store: opts.Store, verifier: opts.Verifier, m: opts.Metrics, log: opts.Logger,
-		exec:   tools.NewExecutor(opts.Store, opts.Calls, opts.ExecutorOptions...),
+		exec: tools.NewExecutor(opts.Store, transfers, opts.ExecutorOptions...), transfers: transfers,
 		config: opts.Session, dial: opts.Dial, health: append(health, '\n'),
 		loc: opts.Location, staff: newStaffAuth(opts.StaffToken), srtp: opts.RequireSRTP, now: opts.Now,
 		slots: make(chan struct{}, opts.MaxCalls), ctx: ctx, cancel: cancel,
@@ -244,12 +248,13 @@ func (s *Service) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 // admitWithPolicy applies the media policy, then admits the call.
 func (s *Service) admitWithPolicy(ctx context.Context, call webhook.IncomingCall) (int, error) {
+	media := call.MediaSecurity()
+	if media != webhook.MediaRTP && media != webhook.MediaSRTP {
+		media = "unknown" // omitted or a value this version does not know
+	}
+	s.log.Info("incoming call", "call_id", call.CallID, "sip_media_security", media)
 	if s.srtp && call.MediaSecurity() != webhook.MediaSRTP {
 		s.m.Calls.WithLabelValues(metrics.OutcomeRejectedMedia).Inc()
-		media := call.MediaSecurity()
-		if media != webhook.MediaRTP {
-			media = "unknown" // omitted or a value this version does not know
-		}
 		s.log.Warn("rejecting call: media is not SRTP (VOICE_AGENT_REQUIRE_SRTP=1)", "call_id", call.CallID, "sip_media_security", media)
 		if err := s.calls.Reject(ctx, call.CallID, SIPNotAcceptableHere); err != nil {
 			return http.StatusBadGateway, err

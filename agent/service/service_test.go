@@ -48,10 +48,10 @@ type harness struct {
 	hookURL string
 }
 
-func newHarness(t testing.TB, maxCalls int, slots int) *harness {
+func newHarness(t testing.TB, maxCalls int, slots int, opts ...realtimetest.Option) *harness {
 	t.Helper()
 	ctx := context.Background()
-	h := &harness{api: realtimetest.New(apiKey)}
+	h := &harness{api: realtimetest.New(apiKey, opts...)}
 	var err error
 	h.store, err = schedule.Open(ctx, filepath.Join(t.TempDir(), "schedule.db"))
 	require.NoError(t, err)

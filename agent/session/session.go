@@ -50,6 +50,26 @@ type Config struct {
 	Tools        []Tool
 	// OutputModalities is ["audio"] for calls; evals use ["text"].
 	OutputModalities []string
+	// TranscriptionModel transcribes the caller's audio
+	// (audio.input.transcription), so the agent sees caller turns
+	// (conversation.item.input_audio_transcription.completed); "" for none.
+	TranscriptionModel string
+}
+
+// DefaultTranscriptionModel transcribes callers' speech.
+const DefaultTranscriptionModel = "gpt-4o-mini-transcribe"
+
+// GreetingInstructions are added to the instructions of the call's first
+// response, which the agent requests as soon as the call is connected:
+// callers hear a greeting that says they are talking to an automated
+// assistant.
+const GreetingInstructions = `Greet the caller now, in one or two short sentences: say this is Harbor Behavioral Health, that they are talking to an automated assistant, and ask how you can help.`
+
+// Greeting returns the instructions of the call's first response: the
+// session's instructions followed by GreetingInstructions (response
+// instructions replace the session's for that response).
+func (c Config) Greeting() string {
+	return strings.TrimRight(c.Instructions, "\n") + "\n\n" + GreetingInstructions
 }
 
 // Instructions is the receptionist's system prompt.
@@ -73,11 +93,12 @@ Ending: when the caller is done, say goodbye and call end_call.`
 // Default returns the production configuration.
 func Default() Config {
 	return Config{
-		Model:            DefaultModel,
-		Voice:            DefaultVoice,
-		Instructions:     Instructions,
-		Tools:            DefaultTools(),
-		OutputModalities: []string{"audio"},
+		Model:              DefaultModel,
+		Voice:              DefaultVoice,
+		Instructions:       Instructions,
+		Tools:              DefaultTools(),
+		OutputModalities:   []string{"audio"},
+		TranscriptionModel: DefaultTranscriptionModel,
 	}
 }
 
@@ -207,7 +228,29 @@ type Object struct {
 
 // Audio is the session's audio configuration.
 type Audio struct {
+	Input  *AudioInput  `json:"input,omitempty"`
 	Output *AudioOutput `json:"output,omitempty"`
+}
+
+// AudioInput configures the caller's audio: transcription and turn
+// detection.
+type AudioInput struct {
+	Transcription *Transcription `json:"transcription,omitempty"`
+	TurnDetection *TurnDetection `json:"turn_detection,omitempty"`
+}
+
+// Transcription configures input audio transcription.
+type Transcription struct {
+	Model string `json:"model"`
+}
+
+// TurnDetection is server voice activity detection: a caller turn ends a
+// response automatically (create_response) and caller speech interrupts
+// the assistant (interrupt_response).
+type TurnDetection struct {
+	Type              string `json:"type"`
+	CreateResponse    bool   `json:"create_response"`
+	InterruptResponse bool   `json:"interrupt_response"`
 }
 
 // AudioOutput configures the output voice.
@@ -234,6 +277,15 @@ func (c Config) Object() Object {
 	}
 	if c.Voice != "" {
 		o.Audio = &Audio{Output: &AudioOutput{Voice: c.Voice}}
+	}
+	if c.TranscriptionModel != "" {
+		if o.Audio == nil {
+			o.Audio = &Audio{}
+		}
+		o.Audio.Input = &AudioInput{
+			Transcription: &Transcription{Model: c.TranscriptionModel},
+			TurnDetection: &TurnDetection{Type: "server_vad", CreateResponse: true, InterruptResponse: true},
+		}
 	}
 	for _, t := range c.Tools {
 		o.Tools = append(o.Tools, ToolObject{Type: "function", Name: t.Name, Description: t.Description, Parameters: t.Parameters})

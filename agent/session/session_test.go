@@ -33,7 +33,13 @@ func TestObjectIsTheDocumentedSessionShape(t *testing.T) {
 	assert.Equal(t, "realtime", got["type"])
 	assert.Equal(t, "gpt-realtime", got["model"])
 	assert.Equal(t, []any{"audio"}, got["output_modalities"])
-	assert.Equal(t, map[string]any{"output": map[string]any{"voice": "marin"}}, got["audio"])
+	assert.Equal(t, map[string]any{
+		"output": map[string]any{"voice": "marin"},
+		"input": map[string]any{
+			"transcription":  map[string]any{"model": "gpt-4o-mini-transcribe"},
+			"turn_detection": map[string]any{"type": "server_vad", "create_response": true, "interrupt_response": true},
+		},
+	}, got["audio"], "input transcription on, so the agent sees caller turns")
 	tools := got["tools"].([]any)
 	require.Len(t, tools, 7)
 	first := tools[0].(map[string]any)
@@ -92,4 +98,11 @@ func TestTakeMessageTool(t *testing.T) {
 	assert.Equal(t, []string{"caller_name", "reason"}, schema.Required)
 	assert.Contains(t, schema.Properties, "callback_number")
 	assert.Contains(t, session.Instructions, "call take_message")
+}
+
+func TestGreetingDisclosesTheAutomatedAssistant(t *testing.T) {
+	c := session.Default().WithToday(time.Date(2026, time.November, 26, 14, 5, 0, 0, time.UTC))
+	g := c.Greeting()
+	assert.True(t, strings.HasPrefix(g, c.Instructions), "the greeting keeps the session's instructions (response instructions replace them)")
+	assert.Contains(t, g, "automated assistant")
 }
