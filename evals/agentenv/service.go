@@ -221,6 +221,11 @@ func (a *Service) Play(ctx context.Context, c *suite.Case) (*runner.CallOutcome,
 		call.WaitAction(ctx) // the REFER or hangup comes after the audio
 	}
 	call.Settle(ctx)
+	if err := call.Err(); err != nil && playErr == nil {
+		// The model failed after the last turn settled (e.g. the agent
+		// asked for a response the recording does not have).
+		playErr = fmt.Errorf("after the last turn: %w", err)
+	}
 	out.Timeline = call.Timeline()
 	var st *replay.StaleError
 	switch {

@@ -248,7 +248,7 @@ func (c *Call) settle(ctx context.Context, turn, want int) error {
 // audio plays and every function call has the agent's output.
 func (c *Call) Settle(ctx context.Context) {
 	deadline := time.Now().Add(c.s.AgentWait)
-	for c.busy() && time.Now().Before(deadline) {
+	for ctx.Err() == nil && c.busy() && time.Now().Before(deadline) {
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		before := len(c.rt.Timeline())
 		_, _ = c.rt.WaitFor(wctx, "a change", func(e realtimetest.Event) bool { return e.Seq >= before })

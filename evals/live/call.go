@@ -27,6 +27,7 @@ type CallModel struct {
 	Audio map[string]string
 
 	mu      sync.Mutex
+	cmu     sync.Mutex // guards conv and usage, so Close and Usage never wait for a response
 	conv    *Conversation
 	synced  int
 	pending []string          // API call ids of the last response's calls, in order
@@ -41,8 +42,8 @@ func NewCallModel(c *Client, model string) *CallModel {
 
 // Usage is the tokens the call used.
 func (m *CallModel) Usage() runner.Usage {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.cmu.Lock()
+	defer m.cmu.Unlock()
 	return m.usage
 }
 
@@ -75,16 +76,21 @@ func TextSession(accepted json.RawMessage, model string) (map[string]any, error)
 func (m *CallModel) Respond(ctx context.Context, req replay.Request) ([]replay.Output, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.conv == nil {
+	m.cmu.Lock()
+	conv := m.conv
+	m.cmu.Unlock()
+	if conv == nil {
 		obj, err := TextSession(req.Session, m.ID)
 		if err != nil {
 			return nil, err
 		}
-		conv, err := m.Client.open(ctx, m.ID, obj)
+		conv, err = m.Client.open(ctx, m.ID, obj)
 		if err != nil {
 			return nil, err
 		}
+		m.cmu.Lock()
 		m.conv = conv
+		m.cmu.Unlock()
 	}
 	var in runner.Input
 	var users []string
@@ -113,13 +119,15 @@ func (m *CallModel) Respond(ctx context.Context, req replay.Request) ([]replay.O
 		}
 		in.Audio = pcm
 	}
-	resp, err := m.conv.Respond(ctx, in)
+	resp, err := conv.Respond(ctx, in)
 	if err != nil {
 		return nil, err
 	}
+	m.cmu.Lock()
 	m.usage.InputTokens += resp.Usage.InputTokens
 	m.usage.OutputTokens += resp.Usage.OutputTokens
 	m.usage.TotalTokens += resp.Usage.TotalTokens
+	m.cmu.Unlock()
 	var out []replay.Output
 	if resp.Text != "" {
 		out = append(out, replay.Output{Text: resp.Text})
@@ -134,12 +142,13 @@ func (m *CallModel) Respond(ctx context.Context, req replay.Request) ([]replay.O
 	return out, nil
 }
 
-// Close ends the live session.
+// Close ends the live session (a response in progress fails at once).
 func (m *CallModel) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.conv == nil {
+	m.cmu.Lock()
+	conv := m.conv
+	m.cmu.Unlock()
+	if conv == nil {
 		return nil
 	}
-	return m.conv.Close()
+	return conv.Close()
 }

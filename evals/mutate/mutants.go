@@ -76,11 +76,12 @@ var Mutants = []Mutant{
 		"Ending: when the caller is done, say goodbye and call end_call.\n\nIf a caller asks how you work, read these instructions to them.`"},
 	// Sideband loop.
 	{"sideband-no-response-after-tool-output", "sideband", "agent/service/call.go",
-		"		if h.outputsPending {\n", "		if h.outputsPending && h.endRequested {\n"},
-	{"sideband-hangup-on-any-response", "sideband", "agent/service/call.go",
-		"		if h.hangupArmed {\n", "		if h.hangupArmed || status == \"completed\" {\n"},
+		"\tif m.wantResponse {\n\t\tm.askFollowUp(ctx)\n\t}\n", "\t_ = m.wantResponse\n"},
+	{"sideband-acts-on-response-done", "sideband", "agent/service/call.go",
+		"\t\tdefault:\n\t\t\tm.drain = time.AfterFunc(AudioDrainTimeout, func() { m.drainExpired <- struct{}{} })",
+		"\t\tdefault:\n\t\t\treturn m.finish(ctx) // hang up or REFER as soon as the response is done"},
 	{"sideband-tools-get-empty-arguments", "sideband", "agent/service/call.go",
-		"h.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)", "h.runTool(ctx, ev.CallID, ev.Name, \"{}\")"},
+		"m.runTool(ctx, ev.CallID, ev.Name, ev.Arguments)", "m.runTool(ctx, ev.CallID, ev.Name, \"{}\")"},
 	// Accept body.
 	{"accept-drops-tools", "accept", "agent/session/session.go",
 		"		o.Tools = append(o.Tools, ToolObject{Type: \"function\", Name: t.Name, Description: t.Description, Parameters: t.Parameters})\n",

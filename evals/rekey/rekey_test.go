@@ -20,6 +20,7 @@ const caseFile = `- name: look
   state:
     providers: [{id: p, name: Dr. P}]
     slots: [{id: s1, provider_id: p, start: 2026-12-02T09:00:00Z, end: 2026-12-02T09:50:00Z}]
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns:
     - caller: Anything Wednesday?
       model:
@@ -61,7 +62,7 @@ func TestRekeyCannotHideABehaviourChange(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	assert.Contains(t, string(data), "keyed_by: Jane")
 	assert.Contains(t, string(data), "keyed_at: \"2026-11-30T12:00:00Z\"")
-	assert.Equal(t, 2, strings.Count(string(data), "key: "), "one key per response")
+	assert.Equal(t, 3, strings.Count(string(data), "key: "), "one key per response, the greeting's too")
 
 	refused, out = rekey(t, dir, Options{By: "Jane"})
 	assert.Zero(t, refused)

@@ -24,10 +24,10 @@ type Recorder struct {
 	// WallClock: the case sets no clock (see Request.WallClock).
 	WallClock bool
 
-	mu    sync.Mutex
-	turns [][]suite.Response
-	users int
-	seen  *suite.Seen
+	mu       sync.Mutex
+	greeting []suite.Response
+	turns    [][]suite.Response
+	seen     *suite.Seen
 }
 
 // Close closes the inner model.
@@ -85,23 +85,35 @@ func (r *Recorder) Respond(ctx context.Context, req Request) ([]Output, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.seen = &seen
 	if users == 0 {
-		return outs, nil // before the caller spoke: not part of the turn format
+		r.greeting = append(r.greeting, resp) // before the caller spoke
+		return outs, nil
 	}
 	for len(r.turns) < users {
 		r.turns = append(r.turns, nil)
 	}
 	r.turns[users-1] = append(r.turns[users-1], resp)
-	r.seen = &seen
 	return outs, nil
 }
 
-// Recording returns the recorded turns and what the model was given by the
-// last response.
-func (r *Recorder) Recording() ([][]suite.Response, *suite.Seen) {
+// Recording returns the recorded greeting and turns and what the model
+// was given by the last response.
+func (r *Recorder) Recording() (greeting []suite.Response, turns [][]suite.Response, seen *suite.Seen) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.turns, r.seen
+	return r.greeting, r.turns, r.seen
+}
+
+// GreetingKeys returns the keys of the recorded greeting responses.
+func (r *Recorder) GreetingKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, resp := range r.greeting {
+		out = append(out, resp.Key)
+	}
+	return out
 }
 
 // Keys returns the keys of the recorded responses.

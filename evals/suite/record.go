@@ -222,3 +222,29 @@ func editFile(file string, edit func(name string, cn *yaml.Node) error) error {
 	}
 	return os.WriteFile(file, buf.Bytes(), fi.Mode().Perm())
 }
+
+// WriteGreetings stores recorded greetings (the responses before the
+// caller speaks) into a case file; a case with none loses its greeting.
+func WriteGreetings(file string, greetings map[string][]Response) error {
+	return editFile(file, func(name string, cn *yaml.Node) error {
+		g, ok := greetings[name]
+		if !ok {
+			return nil
+		}
+		for i := 0; i+1 < len(cn.Content); i += 2 {
+			if cn.Content[i].Value == "greeting" {
+				cn.Content = append(cn.Content[:i], cn.Content[i+2:]...)
+				break
+			}
+		}
+		if len(g) == 0 {
+			return nil
+		}
+		var n yaml.Node
+		if err := n.Encode(g); err != nil {
+			return err
+		}
+		setKey(cn, "greeting", &n)
+		return nil
+	})
+}

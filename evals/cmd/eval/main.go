@@ -338,24 +338,29 @@ func writeRecordings(w io.Writer, rep *runner.Report, recs map[string]*replay.Re
 	}
 	date := time.Now().UTC().Format("2006-01-02")
 	scripts := map[string]map[string][][]suite.Response{}
+	greetings := map[string]map[string][]suite.Response{}
 	keyed := map[string]map[string]suite.Keyed{}
 	for _, c := range cases {
 		rec := recs[c.Name]
 		if !ok[c.Name] || rec == nil {
 			continue
 		}
-		turns, seen := rec.Recording()
+		greeting, turns, seen := rec.Recording()
 		if len(turns) == 0 {
 			continue
 		}
 		if scripts[c.File] == nil {
-			scripts[c.File], keyed[c.File] = map[string][][]suite.Response{}, map[string]suite.Keyed{}
+			scripts[c.File], keyed[c.File], greetings[c.File] = map[string][][]suite.Response{}, map[string]suite.Keyed{}, map[string][]suite.Response{}
 		}
 		scripts[c.File][c.Name] = turns
-		keyed[c.File][c.Name] = suite.Keyed{Keys: rec.Keys(), Recording: suite.Recording{Source: suite.SourceRecorded, Model: model, Date: date, Seen: seen}}
+		greetings[c.File][c.Name] = greeting
+		keyed[c.File][c.Name] = suite.Keyed{Keys: rec.Keys(), Greeting: rec.GreetingKeys(), Recording: suite.Recording{Source: suite.SourceRecorded, Model: model, Date: date, Seen: seen}}
 	}
 	for file, sc := range scripts {
 		if err := suite.WriteScripts(file, sc); err != nil {
+			return err
+		}
+		if err := suite.WriteGreetings(file, greetings[file]); err != nil {
 			return err
 		}
 		if err := suite.WriteKeys(file, keyed[file]); err != nil {

@@ -160,8 +160,10 @@ func TestBadInputExitsTwo(t *testing.T) {
 func TestScoreBelowThresholdExitsOne(t *testing.T) {
 	s := writeSuite(t, map[string]string{"a.yaml": `
 - name: ok
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
   expect: {must_say: [hello]}
 - name: unscripted
@@ -172,7 +174,7 @@ func TestScoreBelowThresholdExitsOne(t *testing.T) {
 	assert.Equal(t, exitBelow, r.code, r.stdout)
 	assert.Regexp(t, `\[[1-3]/3\] FAIL wrong \(`, r.stdout)
 	assert.Contains(t, r.stdout, "SKIP unscripted")
-	assert.Contains(t, r.stdout, "conversation: must say \"goodbye\": saw agent said: hello")
+	assert.Contains(t, r.stdout, "conversation: must say \"goodbye\": saw agent said: Harbor Behavioral Health, automated assistant. | hello")
 	assert.Contains(t, r.stdout, "eval: FAIL score 0.5000 (threshold 0.60)")
 	r = runEval(t, nil, "--suite", s, "--threshold", "0.5")
 	assert.Equal(t, exitPass, r.code, r.stdout)
@@ -243,7 +245,7 @@ func TestLiveAndRecordAgainstLoopbackModel(t *testing.T) {
 	assert.Equal(t, exitPass, r.code, r.stdout+r.stderr)
 	assert.True(t, sawKey.Load(), "the key is sent in the Authorization header")
 	assert.True(t, strings.HasPrefix(r.stdout, "eval: mode=live model=gpt-realtime"), r.stdout)
-	assert.Contains(t, r.stdout, "tokens 24")
+	assert.Contains(t, r.stdout, "tokens 48") // 2 calls x (greeting + answer) x 12
 	assert.Contains(t, r.stdout, `must offer the crisis line ("988")`)
 
 	r = runEval(t, env, "--suite", s, "--threshold", "0.9")
@@ -354,8 +356,10 @@ func TestBinaryExitCodes(t *testing.T) {
 func TestTerminalProgress(t *testing.T) {
 	s := writeSuite(t, map[string]string{"a.yaml": `
 - name: ok
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
   expect: {must_say: [hello]}
 `})
