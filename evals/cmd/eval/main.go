@@ -29,6 +29,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	_ "time/tzdata" // cases name clinic time zones; images without zoneinfo still run them
 
 	"gitlab.com/acme/voice-agent/agent/session"
 	"gitlab.com/acme/voice-agent/evals/agentenv"
