@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/openai/openai-go/v3"
@@ -52,18 +53,43 @@ func (c *Calls) BaseURL() string { return c.baseURL }
 func (c *Calls) APIKey() string { return c.apiKey }
 
 // Accept accepts the incoming SIP call callID with sessionJSON (the
-// documented session object, e.g. session.Config.JSON()) as request body of
-// POST /realtime/calls/{call_id}/accept.
+// documented session object, e.g. session.Config.JSON()) as the body of
+// POST /realtime/calls/{call_id}/accept, sent as the SDK's
+// CallAcceptParams. Check the session's shape once with AcceptParams
+// (the service does at start).
 func (c *Calls) Accept(ctx context.Context, callID string, sessionJSON []byte) error {
-	// The SDK's CallAcceptParams is the session object itself; we send our
-	// own encoding of it (agent/session) as the raw body so that evals and
-	// production share one definition of the session.
-	err := c.client.Realtime.Calls.Accept(ctx, callID, oarealtime.CallAcceptParams{},
-		option.WithRequestBody("application/json", sessionJSON))
-	if err != nil {
+	var params oarealtime.CallAcceptParams
+	if err := json.Unmarshal(sessionJSON, &params); err != nil {
+		return fmt.Errorf("realtime: session object: %w", err)
+	}
+	if err := c.client.Realtime.Calls.Accept(ctx, callID, params); err != nil {
 		return wrap("accept call", err)
 	}
 	return nil
+}
+
+// AcceptParams decodes a session object into the SDK's CallAcceptParams
+// and refuses it if the SDK's type cannot carry every field (the SDK drops
+// what it does not know): a session field the protocol lost fails here,
+// in tests, instead of silently on a call.
+func AcceptParams(sessionJSON []byte) (oarealtime.CallAcceptParams, error) {
+	var params oarealtime.CallAcceptParams
+	if err := json.Unmarshal(sessionJSON, &params); err != nil {
+		return params, fmt.Errorf("realtime: session object: %w", err)
+	}
+	back, err := json.Marshal(params)
+	if err != nil {
+		return params, fmt.Errorf("realtime: encode accept params: %w", err)
+	}
+	var want, got any
+	if err := json.Unmarshal(sessionJSON, &want); err != nil {
+		return params, fmt.Errorf("realtime: session object: %w", err)
+	}
+	_ = json.Unmarshal(back, &got)
+	if !reflect.DeepEqual(want, got) {
+		return params, fmt.Errorf("realtime: the session object has fields openai-go's CallAcceptParams does not carry: sent %s, SDK keeps %s", sessionJSON, back)
+	}
+	return params, nil
 }
 
 // Reject declines the incoming call with a SIP status code (e.g. 486 Busy

@@ -250,3 +250,17 @@ func TestNextEvent(t *testing.T) {
 	_, err = conn.NextEvent(ctx)
 	require.ErrorIs(t, err, realtime.ErrClosed)
 }
+
+// The production session object fits the SDK's CallAcceptParams exactly;
+// a field the SDK does not know is refused.
+func TestAcceptParamsCarryTheWholeSession(t *testing.T) {
+	sess, err := session.Default().WithToday(time.Now()).JSON()
+	require.NoError(t, err)
+	p, err := realtime.AcceptParams(sess)
+	require.NoError(t, err)
+	assert.Equal(t, "gpt-4o-mini-transcribe", string(p.RealtimeSessionCreateRequest.Audio.Input.Transcription.Model))
+	_, err = realtime.AcceptParams([]byte(`{"type":"realtime","model":"gpt-realtime","audio":{"input":{"transcription":{"model":"x","speed":2}}}}`))
+	assert.ErrorContains(t, err, "does not carry")
+	_, err = realtime.AcceptParams([]byte(`{"type":`))
+	assert.Error(t, err)
+}

@@ -45,6 +45,9 @@ type Call struct {
 	lastStopped  string
 	lastCleared  string
 	audioMs      int64 // the caller's input audio clock
+	paused       bool
+	referFails   bool
+	held         [][]byte
 	timeline     []Event
 	transcript   []Turn
 
@@ -158,6 +161,10 @@ func (c *Call) refer(body []byte) (int, string, string) {
 	defer c.mu.Unlock()
 	if c.acceptBody == nil || c.finished {
 		return http.StatusBadRequest, "call_not_active", "The call is not active."
+	}
+	if c.referFails {
+		c.record(Event{Kind: KindReferFailed, Target: p.TargetURI})
+		return http.StatusInternalServerError, "refer_failed", "The transfer could not be completed."
 	}
 	c.referred = append(c.referred, p.TargetURI)
 	c.record(Event{Kind: KindRefer, Target: p.TargetURI})
@@ -369,6 +376,51 @@ type clientItem struct {
 func (c *Call) handleClient(data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.paused {
+		c.held = append(c.held, append([]byte(nil), data...))
+		return
+	}
+	c.handleClientLocked(data)
+}
+
+// FailRefers makes every REFER of the call fail (HTTP 500), as when the
+// transfer target does not answer.
+func (c *Call) FailRefers() {
+	c.mu.Lock()
+	c.referFails = true
+	c.mu.Unlock()
+}
+
+// PauseClientEvents holds the agent's events as if the network delayed
+// them; ResumeClientEvents then processes them all at once, in order, with
+// no server activity in between (to reproduce races deterministically,
+// e.g. a response.create arriving while a response is active).
+func (c *Call) PauseClientEvents() {
+	c.mu.Lock()
+	c.paused = true
+	c.mu.Unlock()
+}
+
+// ResumeClientEvents processes the held events and stops holding.
+func (c *Call) ResumeClientEvents() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.paused = false
+	held := c.held
+	c.held = nil
+	for _, data := range held {
+		c.handleClientLocked(data)
+	}
+}
+
+// HeldClientEvents counts the events held by PauseClientEvents.
+func (c *Call) HeldClientEvents() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+func (c *Call) handleClientLocked(data []byte) {
 	var ev clientEvent
 	if err := json.Unmarshal(data, &ev); err != nil || ev.Type == "" {
 		c.record(Event{Kind: KindClient, Raw: append(json.RawMessage(nil), data...)})

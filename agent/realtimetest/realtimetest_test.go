@@ -43,6 +43,7 @@ func connect(t *testing.T, opts ...rt.Option) (*rt.Server, *rt.Call, *agent, con
 	ws, _, err := websocket.Dial(ctx, strings.Replace(srv.URL(), "http", "ws", 1)+"/realtime?call_id="+call.ID, &websocket.DialOptions{HTTPHeader: h})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ws.CloseNow() })
+	require.NoError(t, call.WaitConnected(ctx))
 	return srv, call, &agent{t: t, ws: ws}, ctx
 }
 
@@ -181,6 +182,7 @@ func TestTranscriptionEventOnlyWhenConfigured(t *testing.T) {
 	require.NoError(t, err)
 	defer ws.CloseNow()
 	a := &agent{t: t, ws: ws}
+	require.NoError(t, call.WaitConnected(ctx))
 	require.NoError(t, call.CallerSays(ctx, "Hello?"))
 	seen, _ := a.until(ctx, "response.created") // server VAD is the default: a response starts
 	assert.Equal(t, -1, index(seen, "conversation.item.input_audio_transcription.completed"), "no transcription configured, no transcript event")

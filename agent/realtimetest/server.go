@@ -175,7 +175,11 @@ func (s *Server) handleCallAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status != http.StatusOK {
-		apiError(w, status, "invalid_request_error", code, msg)
+		typ := "invalid_request_error"
+		if status >= 500 {
+			typ = "server_error"
+		}
+		apiError(w, status, typ, code, msg)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

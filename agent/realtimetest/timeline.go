@@ -16,6 +16,7 @@ const (
 	KindServer         = "server"          // a server event sent on the sideband
 	KindClient         = "client"          // a client event received on the sideband
 	KindRefer          = "refer"           // POST .../refer (Target: the URI)
+	KindReferFailed    = "refer_failed"    // a REFER refused because of FailRefers (Target: the URI)
 	KindHangup         = "hangup"          // POST .../hangup by the agent
 	KindCallerSpeech   = "caller_speech"   // CallerSays (Target: the words)
 	KindCallerHangup   = "caller_hangup"   // CallerHangsUp
@@ -155,7 +156,8 @@ func (c *Call) Events(kind, typ string) []Event {
 	return out
 }
 
-// Action returns the first REFER or hangup (kind KindRefer or KindHangup)
+// Action returns the first REFER, failed REFER or hangup (kind KindRefer,
+// KindReferFailed or KindHangup)
 // with the audio state at that moment.
 func (c *Call) Action(kind string) (Event, bool) {
 	es := c.Events(kind, "")

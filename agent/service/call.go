@@ -33,6 +33,8 @@ import (
 //	talking ──transfer_to_human / escalate_crisis──▶ transferring: the tool
 //	        output (for a crisis: the 988 message) is spoken first;
 //	        transferring ──that response's audio stopped or was cut──▶ REFER
+//	        (transferred: the API ends the call; a failed REFER goes back to
+//	        talking and the model is told)
 //
 // The audio of a response plays after its response.done: hanging up or
 // transferring on response.done would cut the caller off mid-sentence.
@@ -42,10 +44,11 @@ const (
 	phaseTalking phase = iota
 	phaseClosing
 	phaseTransferring
+	phaseTransferred // REFER sent: the API ends the call when the transfer completes
 )
 
 func (p phase) String() string {
-	return [...]string{"talking", "closing", "transferring"}[p]
+	return [...]string{"talking", "closing", "transferring", "transferred"}[p]
 }
 
 // AudioDrainTimeout bounds the wait for the last response's audio to stop
@@ -204,7 +207,7 @@ func (m *callMachine) run(ctx context.Context) string {
 		}
 		switch {
 		case errors.Is(r.err, realtime.ErrClosed):
-			if m.transferTo != "" || m.phase == phaseTransferring {
+			if m.phase == phaseTransferred {
 				return metrics.OutcomeTransferred
 			}
 			return metrics.OutcomeCompleted
@@ -389,6 +392,7 @@ func (m *callMachine) finish(ctx context.Context) (bool, string) {
 		cancel()
 		if err == nil {
 			m.log.Info("call transferred")
+			m.phase = phaseTransferred
 			return false, "" // the API ends the call when the transfer completes
 		}
 		m.log.Error("transfer failed", "err", err)
@@ -441,8 +445,14 @@ func (m *callMachine) runTool(ctx context.Context, callID, name, args string) {
 	m.wantResponse = true
 	target := m.s.transfers.take(m.call.ID)
 	switch {
-	case res.Transfer && target != "":
+	case res.Transfer && target != "" && m.phase != phaseTransferred:
+		// The response that speaks this output is the one to wait for
+		// (even if a goodbye was under way).
 		m.phase, m.transferTo = phaseTransferring, target
+		m.final, m.finalCreate, m.finalSpoken, m.finalDone = "", "", false, false
+		if m.drain != nil {
+			m.drain.Stop()
+		}
 	case res.EndCall && m.phase == phaseTalking:
 		m.phase = phaseClosing
 	}
@@ -469,7 +479,7 @@ func (s *Service) checkArguments(name, args string) string {
 	}
 	var obj map[string]json.RawMessage
 	if strings.TrimSpace(args) == "" {
-		args = "{}"
+		return bad(fmt.Sprintf("arguments are empty: send one JSON object matching the %s parameters ({} if it needs none)", name))
 	}
 	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
 		return bad(fmt.Sprintf("arguments are not valid for this tool: send one JSON object matching the %s parameters", name))

@@ -121,6 +121,7 @@ func TestWholeCallBooksAndHangsUp(t *testing.T) {
 	assert.Equal(t, session.DefaultModel, sess["model"])
 	assert.Len(t, sess["tools"], len(session.DefaultTools()))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I'd like an appointment on March 2nd."))
 	require.NoError(t, call.WaitEnded(c))
 	assert.True(t, call.HungUp())
@@ -160,6 +161,7 @@ func TestTransferToHumanAndCallerHangup(t *testing.T) {
 		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I have a billing question."))
 	require.NoError(t, call.WaitEnded(c), "the transfer ends the call")
 	assert.Equal(t, []string{"sip:frontdesk@clinic.example"}, call.Referred())
@@ -172,6 +174,7 @@ func TestTransferToHumanAndCallerHangup(t *testing.T) {
 		func(string, string) []rt.Output { return []rt.Output{rt.Say("There is one slot.")} }))
 	require.Equal(t, http.StatusOK, h.deliver(t, other))
 	require.NoError(t, other.WaitConnected(c))
+	greeted(t, c, other)
 	require.NoError(t, other.CallerSays(c, "Anything on March 2nd?"))
 	_, err := other.WaitFor(c, "the answer's response.done", func(e rt.Event) bool {
 		r, ok := other.ResponseSaying("one slot")
@@ -212,6 +215,7 @@ func TestHundredConcurrentCallsNoDoubleBooking(t *testing.T) {
 			if !assert.NoError(t, call.WaitConnected(c)) {
 				return
 			}
+			greeted(t, c, call)
 			if !assert.NoError(t, call.CallerSays(c, "Book me please.")) {
 				return
 			}
@@ -278,4 +282,13 @@ func dump(call *rt.Call) string {
 		}
 	}
 	return b.String()
+}
+
+// greeted waits until the agent's greeting response is done (its audio may
+// still play: the caller may talk over it), so the caller's first words
+// follow the greeting as on a real call.
+func greeted(t testing.TB, c context.Context, call *rt.Call) {
+	t.Helper()
+	_, err := call.WaitServerEvent(c, "response.done", 1)
+	require.NoError(t, err, "the greeting")
 }

@@ -97,6 +97,7 @@ func TestHangsUpOnlyAfterTheGoodbyesAudioStopped(t *testing.T) {
 	call.SetModel(endingCall())
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "That's all, thanks."))
 	require.NoError(t, call.WaitEnded(c))
 	bye, ok := call.ResponseSaying(goodbye)
@@ -105,7 +106,9 @@ func TestHangsUpOnlyAfterTheGoodbyesAudioStopped(t *testing.T) {
 	require.True(t, ok, "the agent hung up")
 	require.NoError(t, rt.AfterAudioOf(hangup, bye.ID), "%s", dump(call))
 	assert.Equal(t, "stopped", bye.Audio, "the goodbye played to the end")
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeCompleted)))
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(h.m.Calls.WithLabelValues(metrics.OutcomeCompleted)) == 1
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 func TestCallerInterruptingTheGoodbyeKeepsTheCall(t *testing.T) {
@@ -116,6 +119,7 @@ func TestCallerInterruptingTheGoodbyeKeepsTheCall(t *testing.T) {
 	call.SetModel(endingCall())
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "That's all, thanks."))
 	// The goodbye is generated (response.done) and playing.
 	_, err := call.WaitFor(c, "the goodbye's response.done", func(e rt.Event) bool {
@@ -161,6 +165,7 @@ func TestCrisisMessageIsSpokenBeforeTheTransfer(t *testing.T) {
 		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I don't want to be alive anymore."))
 	require.NoError(t, call.WaitEnded(c))
 	assert.Equal(t, []string{"tel:988"}, call.Referred())
@@ -189,6 +194,7 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "Give me a person."))
 	_, err := call.WaitFor(c, "the model's answer to the error", func(e rt.Event) bool {
 		r, ok := call.ResponseSaying("why would you")
@@ -197,7 +203,7 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 	require.NoError(t, err, "%s", dump(call))
 	out := toolOutputs(t, call)[session.ToolTransferToHuman]
 	require.Len(t, out, 1)
-	assert.Contains(t, decode(t, out[0])["error"], "missing reason")
+	assert.Contains(t, decode(t, out[0])["error"], "arguments are empty")
 	assert.Empty(t, call.Referred(), "nothing ran on empty arguments")
 	call.CallerHangsUp()
 }
@@ -225,6 +231,7 @@ func TestCrisisTransferGoesAheadWhenTheCallerTalksOverTheMessage(t *testing.T) {
 		}))
 	require.Equal(t, http.StatusOK, h.deliver(t, call))
 	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I can't go on."))
 	_, err := call.WaitFor(c, "the crisis message's response.done", func(e rt.Event) bool {
 		r, ok := call.ResponseSaying("988")
@@ -237,4 +244,113 @@ func TestCrisisTransferGoesAheadWhenTheCallerTalksOverTheMessage(t *testing.T) {
 	assert.Equal(t, []string{"tel:988"}, call.Referred())
 	msg, _ := call.ResponseSaying("988")
 	assert.Equal(t, "cleared", msg.Audio)
+}
+
+// The greeting's response.create reaches the API late, while the response
+// to the caller's first words is active: the API refuses it with
+// conversation_already_has_active_response. The agent must not wait for
+// an answer to it forever: its next response.create (after the tool
+// output) still goes out once the active response is done.
+func TestRefusedResponseCreateDoesNotBlockTheCall(t *testing.T) {
+	h := newHarness(t, 5, 4)
+	c := ctx(t)
+	gate := make(chan struct{})
+	call := h.api.NewCall()
+	call.SetModel(rt.ModelFunc(func(ctx context.Context, req rt.ResponseRequest) ([]rt.Output, error) {
+		if l := last(req); l.Type == "message" && l.Role == "user" {
+			<-gate // the model is still thinking when the greeting's response.create arrives
+			return []rt.Output{rt.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}, nil
+		}
+		if tool, _ := answered(req); tool == session.ToolCheckAvailability {
+			return []rt.Output{rt.Say("Dr. One has four openings.")}, nil
+		}
+		return nil, nil
+	}))
+	call.PauseClientEvents() // the network holds the agent's events
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	require.NoError(t, call.CallerSays(c, "Anything on March 2nd?"))
+	require.Eventually(t, func() bool { return call.HeldClientEvents() == 1 }, 10*time.Second, time.Millisecond, "the greeting's response.create")
+	call.ResumeClientEvents()
+	refused, err := call.WaitServerEvent(c, "error", 1)
+	require.NoError(t, err)
+	assert.Contains(t, string(refused.Raw), "conversation_already_has_active_response", "the race happened")
+	close(gate)
+	_, err = call.WaitFor(c, "the tool output spoken", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("four openings")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	assert.Len(t, call.Events(rt.KindServer, "error"), 1, "no other refusal")
+	call.CallerHangsUp()
+}
+
+// A REFER that fails: the model is told (a system message and a
+// response), and the call goes on with the caller.
+func TestFailedTransferKeepsTheCallerAndTellsTheModel(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	call.FailRefers()
+	call.SetModel(rt.ModelFunc(func(_ context.Context, req rt.ResponseRequest) ([]rt.Output, error) {
+		l := last(req)
+		switch {
+		case len(req.Conversation) == 0:
+			return []rt.Output{rt.Say("Hello, I'm the clinic's automated assistant.")}, nil
+		case l.Type == "message" && l.Role == "user":
+			return []rt.Output{rt.CallTool(session.ToolTransferToHuman, `{"reason":"billing"}`)}, nil
+		case l.Type == "message" && l.Role == "system":
+			return []rt.Output{rt.Say("I'm sorry, I couldn't reach the front desk. Can I help you another way?")}, nil
+		}
+		if tool, _ := answered(req); tool == session.ToolTransferToHuman {
+			return []rt.Output{rt.Say("Transferring you to the front desk.")}, nil
+		}
+		return nil, nil
+	}))
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
+	require.NoError(t, call.CallerSays(c, "Billing question."))
+	_, err := call.WaitFor(c, "the model's answer to the failed transfer", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("couldn't reach")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	refer, ok := call.Action(rt.KindReferFailed)
+	require.True(t, ok)
+	assert.Equal(t, "sip:frontdesk@clinic.example", refer.Target)
+	assert.Empty(t, call.Referred())
+	msg, _ := call.ResponseSaying("Transferring you")
+	require.NoError(t, rt.AfterAudioOf(refer, msg.ID), "the REFER waited for the message")
+	assert.False(t, call.HungUp())
+	call.CallerHangsUp()
+	require.NoError(t, call.WaitEnded(c))
+}
+
+// Arguments are checked against the tool's schema before anything runs.
+func TestToolArgumentsMissingARequiredFieldAreAnError(t *testing.T) {
+	h := newHarness(t, 5, 1)
+	c := ctx(t)
+	call := h.api.NewCall()
+	call.SetModel(receptionist(
+		func(string) []rt.Output {
+			return []rt.Output{rt.CallTool(session.ToolBookAppointment, `{"slot_id":"s000","patient_name":""}`)}
+		},
+		func(string, string) []rt.Output { return []rt.Output{rt.Say("May I have your full name?")} }))
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
+	require.NoError(t, call.CallerSays(c, "Book the first one."))
+	_, err := call.WaitFor(c, "the model's question", func(e rt.Event) bool {
+		r, ok := call.ResponseSaying("full name")
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	})
+	require.NoError(t, err, "%s", dump(call))
+	out := toolOutputs(t, call)[session.ToolBookAppointment]
+	require.Len(t, out, 1)
+	assert.Contains(t, decode(t, out[0])["error"], "missing patient_name")
+	snap, err := h.store.Snapshot(c)
+	require.NoError(t, err)
+	assert.Empty(t, snap.Appointments, "nothing booked")
+	call.CallerHangsUp()
 }

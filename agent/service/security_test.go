@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -54,6 +55,7 @@ func countingProxy(t testing.TB, apiURL string) (*apiCounter, string) {
 	require.NoError(t, err)
 	c := &apiCounter{actions: map[string]int{}}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // the API closing under a live sideband is expected at the end of a test
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/realtime/calls/") {
 			parts := strings.Split(r.URL.Path, "/")

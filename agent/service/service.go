@@ -102,8 +102,13 @@ func New(opts Options) (*Service, error) {
 	if err := opts.Session.Validate(); err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
-	if _, err := opts.Session.JSON(); err != nil {
+	sessionJSON, err := opts.Session.WithToday(time.Now()).JSON()
+	if err != nil {
 		return nil, err
+	}
+	// Every field of the session must survive openai-go's CallAcceptParams.
+	if _, err := realtime.AcceptParams(sessionJSON); err != nil {
+		return nil, fmt.Errorf("service: %w", err)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

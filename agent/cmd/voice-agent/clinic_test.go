@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -134,6 +135,7 @@ func acceptCounter(t *testing.T, apiURL string) (func() int, string) {
 	var mu sync.Mutex
 	n := 0
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // the API closing under a live sideband is expected at the end of a test
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/accept") {
 			mu.Lock()
