@@ -68,7 +68,8 @@ type Service struct {
 	Model ModelFor
 	// Logger receives the agent service's logs (default: discarded).
 	Logger *slog.Logger
-	// AgentWait bounds a wait for the agent's next event (default 2 s).
+	// AgentWait bounds a wait for the agent's next step (default 5 s; only a
+	// silent agent makes a call wait that long).
 	AgentWait time.Duration
 
 	once     sync.Once

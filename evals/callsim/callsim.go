@@ -42,7 +42,7 @@ const AudioPace = time.Millisecond
 
 // New starts a server requiring apiKey.
 func New(apiKey string) *Server {
-	return &Server{rt: realtimetest.New(apiKey, realtimetest.WithAudioPace(AudioPace)), AgentWait: 2 * time.Second, Quiet: time.Second}
+	return &Server{rt: realtimetest.New(apiKey, realtimetest.WithAudioPace(AudioPace)), AgentWait: 5 * time.Second, Quiet: time.Second}
 }
 
 // URL is the API base URL ending in /v1 (OPENAI_BASE_URL).
