@@ -293,7 +293,12 @@ func (cv *Conversation) next(ctx context.Context) (realtime.ServerEvent, []byte,
 // Respond sends the caller's text or the tool outputs, asks for a response
 // and collects it until response.done.
 func (cv *Conversation) Respond(ctx context.Context, in runner.Input) (runner.Response, error) {
-	if in.Caller != "" {
+	switch {
+	case in.Audio != nil:
+		if err := cv.sendAudio(ctx, in.Audio); err != nil {
+			return runner.Response{}, err
+		}
+	case in.Caller != "":
 		if err := cv.send(ctx, realtime.NewUserText(in.Caller)); err != nil {
 			return runner.Response{}, err
 		}

@@ -41,6 +41,8 @@ type fakeRealtime struct {
 	sessions []map[string]any
 	items    []map[string]any
 	models   []string
+	audio    []string // base64 of input_audio_buffer.append events
+	commits  int
 }
 
 func (f *fakeRealtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +107,17 @@ func (f *fakeRealtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.mu.Unlock()
 			last = item
 			send(map[string]any{"type": "conversation.item.added", "event_id": "ev_2", "item": item})
+		case "input_audio_buffer.append":
+			a, _ := ev["audio"].(string)
+			f.mu.Lock()
+			f.audio = append(f.audio, a)
+			f.mu.Unlock()
+		case "input_audio_buffer.commit":
+			f.mu.Lock()
+			f.commits++
+			f.mu.Unlock()
+			last = map[string]any{"type": "message", "role": "user", "content": []any{map[string]any{"type": "input_audio"}}}
+			send(map[string]any{"type": "input_audio_buffer.committed", "event_id": "ev_c", "item_id": "item_u"})
 		case "response.create":
 			switch {
 			case f.mode == "silent":

@@ -87,7 +87,12 @@ func WriteJUnit(w io.Writer, r *runner.Report) error {
 			{"score", fmt.Sprintf("%.4f", r.Score)}, {"threshold", fmt.Sprintf("%.4f", r.Threshold)},
 			{"repeat", fmt.Sprint(r.Repeat)}, {"pass_at_k", fmt.Sprintf("%.4f", r.PassAtK)},
 			{"critical_failed", fmt.Sprint(r.CriticalFailed)},
+			{"stale", fmt.Sprint(r.Stale)}, {"matched", fmt.Sprint(r.Matched)},
+			{"recorded", fmt.Sprint(r.Recorded)}, {"hand_written", fmt.Sprint(r.HandWritten)},
 		},
+	}
+	if m := r.Mutation; m != nil {
+		s.Properties = append(s.Properties, junitProperty{"mutation_kill_ratio", fmt.Sprintf("%.4f", m.Ratio)})
 	}
 	for _, c := range r.Cases {
 		jc := junitCase{Name: c.Name, Classname: "evals." + r.Suite, File: fileOnly(c.File), Time: secs(c.Duration)}
@@ -95,6 +100,10 @@ func WriteJUnit(w io.Writer, r *runner.Report) error {
 		case runner.StatusSkipped:
 			jc.Skipped = &junitMessage{Message: c.SkipReason}
 			s.Skipped++
+		case runner.StatusStale:
+			msg, body, _ := failureText(c)
+			jc.Failure = &junitMessage{Message: msg, Type: "stale-recording", Body: body}
+			s.Failures++
 		case runner.StatusFailed:
 			msg, body, isErr := failureText(c)
 			if isErr {
@@ -215,6 +224,9 @@ func CaseLine(done, total int, c *runner.CaseResult) string {
 		return fmt.Sprintf("[%d/%d] SKIP %s: %s", done, total, c.Name, c.SkipReason)
 	case runner.StatusPassed:
 		return fmt.Sprintf("[%d/%d] PASS %s (%.2fs)", done, total, c.Name, c.Duration.Seconds())
+	case runner.StatusStale:
+		msg, _, _ := failureText(c)
+		return fmt.Sprintf("[%d/%d] STALE %s (%.2fs): %s", done, total, c.Name, c.Duration.Seconds(), msg)
 	}
 	msg, _, _ := failureText(c)
 	return fmt.Sprintf("[%d/%d] FAIL %s (%.2fs): %s", done, total, c.Name, c.Duration.Seconds(), msg)
@@ -235,23 +247,45 @@ func Progress(done, total, passed, ran int) string {
 	return fmt.Sprintf("[%s%s] %d/%d cases, pass rate so far %.1f%%", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, rate*100)
 }
 
+// RekeyCommand re-keys the hand-written recordings of a suite.
+func RekeyCommand(suiteName string) string {
+	return fmt.Sprintf(`go run ./evals/cmd/rekey --suite %s --by "Your Name"`, suiteName)
+}
+
+// RecordCommand re-records a suite from the live model.
+func RecordCommand(suiteName string) string {
+	return fmt.Sprintf("OPENAI_API_KEY=... go run ./evals/cmd/eval --suite %s --mode record (on a protected branch)", suiteName)
+}
+
 // Summary is the closing lines of console output: score, counts, latency,
 // and every failed expectation.
 func Summary(r *runner.Report) string {
 	var b strings.Builder
+	var stale []string
 	for _, c := range r.Cases {
-		if c.Status != runner.StatusFailed {
-			continue
+		switch c.Status {
+		case runner.StatusStale:
+			stale = append(stale, c.Name)
+			_, body, _ := failureText(c)
+			fmt.Fprintf(&b, "STALE %s (%s)\n%s", c.Name, c.File, body)
+		case runner.StatusFailed:
+			_, body, _ := failureText(c)
+			fmt.Fprintf(&b, "FAIL %s (%s)\n%s", c.Name, c.File, body)
 		}
-		_, body, _ := failureText(c)
-		fmt.Fprintf(&b, "FAIL %s (%s)\n%s", c.Name, c.File, body)
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(&b, "eval: %d stale recording(s), failed closed: %s\n  refresh hand-written recordings (prompt or schema changes only): %s\n  refresh recordings made from a model: %s\n",
+			len(stale), strings.Join(stale, ", "), RekeyCommand(r.Suite), RecordCommand(r.Suite))
 	}
 	verdict := "PASS"
 	if !r.Passes() {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "eval: %s score %.4f (threshold %.2f) mode=%s: %d passed, %d failed, %d skipped of %d",
-		verdict, r.Score, r.Threshold, r.Mode, r.Passed, r.Failed, r.Skipped, r.Total)
+	fmt.Fprintf(&b, "eval: %s score %.4f (threshold %.2f) mode=%s: %d passed, %d failed (%d stale), %d skipped of %d; %d ran on matching recordings (%d recorded from a model, %d hand-written)",
+		verdict, r.Score, r.Threshold, r.Mode, r.Passed, r.Failed, r.Stale, r.Skipped, r.Total, r.Matched, r.Recorded, r.HandWritten)
+	if m := r.Mutation; m != nil {
+		fmt.Fprintf(&b, "; mutants killed %d/%d (%.1f%%, floor %.1f%%)", m.Killed, m.Mutants, m.Ratio*100, m.Floor*100)
+	}
 	if r.CriticalFailed > 0 {
 		fmt.Fprintf(&b, "; %d critical case(s) failed (the run fails whatever the score)", r.CriticalFailed)
 	}
@@ -281,14 +315,28 @@ func WriteMarkdown(w io.Writer, r *runner.Report) error {
 	} else {
 		fmt.Fprintf(&b, "> **Mode: %s**, model `%s`.\n\n", r.Mode, r.Model)
 	}
-	fmt.Fprintf(&b, "| passed | failed | skipped | total | repeat | pass^k | pass@k | flaky | p50 / p95 per response | p50 / p95 per turn | tokens | time |\n")
-	fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %d | %.0f / %.0f ms | %.0f / %.0f ms | %d | %.1fs |\n\n",
-		r.Passed, r.Failed, r.Skipped, r.Total, r.Repeat, r.Score*100, r.PassAtK*100, r.Flaky, r.Latency.P50Ms, r.Latency.P95Ms,
+	fmt.Fprintf(&b, "Recordings: %d of %d cases ran on recordings matching what the model was given; %d recorded from a model, %d hand-written.", r.Matched, r.Total, r.Recorded, r.HandWritten)
+	if m := r.Mutation; m != nil {
+		sampled := ""
+		if m.Sampled {
+			sampled = " (sampled subset)"
+		}
+		fmt.Fprintf(&b, " Mutation testing%s: %d of %d mutants killed (%.1f%%, floor %.1f%%).", sampled, m.Killed, m.Mutants, m.Ratio*100, m.Floor*100)
+		if len(m.Survived) > 0 {
+			fmt.Fprintf(&b, " Survived: %s.", "`"+strings.Join(m.Survived, "`, `")+"`")
+		}
+	}
+	fmt.Fprintf(&b, "\n\n")
+	fmt.Fprintf(&b, "| passed | failed | stale | skipped | total | repeat | pass^k | pass@k | flaky | p50 / p95 per response | p50 / p95 per turn | tokens | time |\n")
+	fmt.Fprintf(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %d | %.0f / %.0f ms | %.0f / %.0f ms | %d | %.1fs |\n\n",
+		r.Passed, r.Failed-r.Stale, r.Stale, r.Skipped, r.Total, r.Repeat, r.Score*100, r.PassAtK*100, r.Flaky, r.Latency.P50Ms, r.Latency.P95Ms,
 		r.Latency.TurnP50Ms, r.Latency.TurnP95Ms, r.Usage.TotalTokens, r.Duration.Seconds())
-	var failed, skipped []*runner.CaseResult
+	var failed, skipped, stale []*runner.CaseResult
 	for _, c := range r.Cases {
 		switch c.Status {
+		case runner.StatusStale:
+			stale = append(stale, c)
 		case runner.StatusFailed:
 			failed = append(failed, c)
 		case runner.StatusSkipped:
@@ -314,6 +362,14 @@ func WriteMarkdown(w io.Writer, r *runner.Report) error {
 			}
 			fmt.Fprintf(&b, "\n`%s`\n\n</details>\n\n", c.File)
 		}
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(&b, "### Stale recordings (failed closed)\n\nThe agent now gives the model something else than these recordings were made for.\n\n")
+		for _, c := range stale {
+			_, body, _ := failureText(c)
+			fmt.Fprintf(&b, "- `%s` (`%s`): %s\n", c.Name, c.File, mdEscape(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(body), "error: "))))
+		}
+		fmt.Fprintf(&b, "\nRefresh hand-written recordings (re-keys prompt and schema changes only, review the diff): `%s`. Recordings made from a model: `%s`.\n\n", RekeyCommand(r.Suite), RecordCommand(r.Suite))
 	}
 	if len(skipped) > 0 {
 		names := make([]string, len(skipped))

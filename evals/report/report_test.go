@@ -122,7 +122,61 @@ func TestConsoleLines(t *testing.T) {
 	assert.Equal(t, "[###############...............] 2/4 cases, pass rate so far 50.0%", Progress(2, 4, 1, 2))
 	sum := Summary(r)
 	assert.Contains(t, sum, "FAIL crisis (voice/b.yaml:7)\nattempt 2 of 2:\n  turn 2: must say")
-	assert.Contains(t, sum, "eval: FAIL score 0.5000 (threshold 0.92) mode=live: 1 passed, 2 failed, 1 skipped of 4; 1 critical case(s) failed")
+	assert.Contains(t, sum, "eval: FAIL score 0.5000 (threshold 0.92) mode=live: 1 passed, 2 failed (0 stale), 1 skipped of 4; 0 ran on matching recordings (0 recorded from a model, 0 hand-written); 1 critical case(s) failed")
 	assert.Contains(t, sum, "repeat 2: pass^2 0.5000, pass@2 0.7500, 1 flaky")
 	assert.Contains(t, sum, "per response p50 800ms p95 1900ms over 4, per caller turn p50 1200ms p95 2500ms over 3")
+}
+
+// TestStaleIsNeverPassed: a stale case is a failure in every report, named
+// with the refresh commands, and the counts of matching recordings and of
+// how recordings were made are shown.
+func TestStaleIsNeverPassed(t *testing.T) {
+	st := &runner.Attempt{Stale: "stale recording: turn 1 response 1: ... (tool book_appointment: description or JSON schema changed)", Error: "stale recording: turn 1 response 1: ... (tool book_appointment: description or JSON schema changed)", Transcript: []runner.Event{}}
+	ok := &runner.Attempt{Pass: true, Matched: true, Transcript: []runner.Event{}}
+	r := &runner.Report{Suite: "voice", Mode: "scripted", Threshold: 0.5, Score: 0.5, Total: 2, Ran: 2, Passed: 1, Failed: 1, Stale: 1, Matched: 1, HandWritten: 1, Recorded: 1,
+		Mutation: &runner.MutationSummary{Mutants: 20, Killed: 19, Survived: []string{"tz-shift"}, Ratio: 0.95, Floor: 0.9},
+		Cases: []*runner.CaseResult{
+			{Name: "fresh", File: "voice/a.yaml:1", Weight: 1, Status: runner.StatusPassed, Attempts: []*runner.Attempt{ok}, Recording: "hand-written"},
+			{Name: "old", File: "voice/a.yaml:9", Weight: 1, Status: runner.StatusStale, Attempts: []*runner.Attempt{st}, Recording: "recorded from gpt-realtime on 2026-11-30"},
+		}}
+	var j bytes.Buffer
+	require.NoError(t, WriteJUnit(&j, r))
+	suites, err := junit.Ingest(j.Bytes())
+	require.NoError(t, err)
+	require.Len(t, suites[0].Tests, 2)
+	assert.Equal(t, junit.StatusFailed, suites[0].Tests[1].Status)
+	assert.Equal(t, "0.9500", suites[0].Properties["mutation_kill_ratio"])
+	assert.Equal(t, "1", suites[0].Properties["stale"])
+
+	sum := Summary(r)
+	assert.Contains(t, sum, "STALE old (voice/a.yaml:9)")
+	assert.Contains(t, sum, "eval: 1 stale recording(s), failed closed: old")
+	assert.Contains(t, sum, `go run ./evals/cmd/rekey --suite voice --by "Your Name"`)
+	assert.Contains(t, sum, "--mode record")
+	assert.Contains(t, sum, "1 passed, 1 failed (1 stale)")
+	assert.Contains(t, sum, "1 ran on matching recordings (1 recorded from a model, 1 hand-written)")
+	assert.Contains(t, sum, "mutants killed 19/20 (95.0%, floor 90.0%)")
+	assert.Contains(t, CaseLine(2, 2, r.Cases[1]), "[2/2] STALE old")
+
+	var md bytes.Buffer
+	require.NoError(t, WriteMarkdown(&md, r))
+	assert.Contains(t, md.String(), "### Stale recordings (failed closed)")
+	assert.Contains(t, md.String(), "`old`")
+	assert.Contains(t, md.String(), "1 of 2 cases ran on recordings matching")
+	assert.Contains(t, md.String(), "Survived: `tz-shift`")
+	assert.NotContains(t, md.String(), "✅")
+
+	var js bytes.Buffer
+	require.NoError(t, WriteJSON(&js, r))
+	var back struct {
+		Stale, Matched, Recorded, HandWritten int
+		Mutation                              struct {
+			KillRatio float64 `json:"kill_ratio"`
+		}
+		Cases []struct{ Status string }
+	}
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	assert.Equal(t, 1, back.Stale)
+	assert.Equal(t, "stale", back.Cases[1].Status)
+	assert.Equal(t, 0.95, back.Mutation.KillRatio)
 }

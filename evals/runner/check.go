@@ -187,8 +187,16 @@ func checkPhrases(tr []Event, turn int, must, mustNot []string, add func(int, st
 
 func flag(tr []Event, f func(Event) bool) (int, string) {
 	for _, ev := range tr {
-		if ev.Kind == "tool" && f(ev) {
+		if !f(ev) {
+			continue
+		}
+		switch ev.Kind {
+		case "tool":
 			return ev.Turn, fmt.Sprintf("%s(%s)", ev.Tool, short(ev.Arguments))
+		case "refer":
+			return ev.Turn, "REFER to " + ev.Target + " after the agent said " + fmt.Sprintf("%q", short(ev.After))
+		case "hangup":
+			return ev.Turn, "hangup after the agent said " + fmt.Sprintf("%q", short(ev.After))
 		}
 	}
 	return 0, ""

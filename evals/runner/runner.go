@@ -99,7 +99,10 @@ type Conversation interface {
 
 // Input is what the model sees next: the caller's words or tool outputs.
 type Input struct {
-	Caller  string
+	Caller string
+	// Audio is the caller's speech (PCM16 mono 24 kHz), sent instead of
+	// the Caller text when set (live mode with caller audio files).
+	Audio   []byte
 	Outputs []ToolOutput
 }
 
@@ -166,6 +169,11 @@ type Options struct {
 type Runner struct {
 	Agent Agent
 	Model Model
+	// Calls, when set, runs every case as a call through the agent
+	// service (Model and Agent's Open are then unused).
+	Calls CallPath
+	// ModelName names the model in reports when Model is unset.
+	ModelName string
 	// Mode is recorded in the report (live, scripted, record).
 	Mode string
 	Opts Options
@@ -176,6 +184,9 @@ const (
 	StatusPassed  = "passed"
 	StatusFailed  = "failed"
 	StatusSkipped = "skipped"
+	// StatusStale: the recording did not match what the model was given;
+	// the case failed closed (it counts as failed in the score).
+	StatusStale = "stale"
 )
 
 // Report is the outcome of a run.
@@ -198,6 +209,18 @@ type Report struct {
 	Failed  int     `json:"failed"`
 	Skipped int     `json:"skipped"`
 	Flaky   int     `json:"flaky"`
+	// Stale counts cases whose recording no longer matched what the model
+	// was given (failed closed; included in Failed).
+	Stale int `json:"stale"`
+	// Matched counts cases that ran on recordings matching what the model
+	// was given at every response (scripted mode).
+	Matched int `json:"matched"`
+	// Recorded and HandWritten count the selected cases by how their
+	// recording was made (recorded from a model, or written by hand).
+	Recorded    int `json:"recorded"`
+	HandWritten int `json:"hand_written"`
+	// Mutation is the mutation-testing summary, when one was run.
+	Mutation *MutationSummary `json:"mutation,omitempty"`
 	// CriticalFailed counts failed critical cases; any fails the run.
 	CriticalFailed int            `json:"critical_failed"`
 	StartedAt      time.Time      `json:"started_at"`
@@ -207,10 +230,11 @@ type Report struct {
 	Cases          []*CaseResult  `json:"cases"`
 }
 
-// Passes reports whether the score reaches the threshold and no critical
-// case failed.
+// Passes reports whether the score reaches the threshold, no critical
+// case failed and no recording was stale (a stale recording fails the run
+// closed whatever the score: the gate no longer knows what it checks).
 func (r *Report) Passes() bool {
-	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0
+	return r.Ran > 0 && r.Score >= r.Threshold && r.CriticalFailed == 0 && r.Stale == 0
 }
 
 // LatencySummary is the model latency per response, and per caller turn
@@ -245,6 +269,9 @@ type CaseResult struct {
 	Critical    bool     `json:"critical,omitempty"`
 	Status      string   `json:"status"`
 	SkipReason  string   `json:"skip_reason,omitempty"`
+	// Recording is how the case's model side was made: "recorded from M
+	// on D", "hand-written" or "" (none).
+	Recording string `json:"recording,omitempty"`
 	// Passes counts passing repetitions.
 	Passes int `json:"passes"`
 	// PassAll is pass^K: every repetition passed.
@@ -262,7 +289,13 @@ type Attempt struct {
 	Pass bool `json:"pass"`
 	// Error is a model or infrastructure error, or a timeout (the attempt
 	// fails closed).
-	Error    string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Stale is set when the case's recording did not match what the model
+	// was given (the attempt fails closed; Error says what changed).
+	Stale string `json:"stale,omitempty"`
+	// Matched: the attempt replayed a recording that matched what the
+	// model was given at every response (scripted).
+	Matched  bool      `json:"matched,omitempty"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Rubric is the judge's verdict ("" when the case has no rubric).
 	Rubric     string     `json:"rubric,omitempty"`
@@ -302,10 +335,17 @@ type Event struct {
 	Output    string `json:"output,omitempty"`
 	Transfer  bool   `json:"transfer,omitempty"`
 	EndCall   bool   `json:"end_call,omitempty"`
+	// Target is a REFER's target URI (kind refer).
+	Target string `json:"target,omitempty"`
+	// After is what the agent said in the response completed just before
+	// a refer or hangup.
+	After string `json:"after,omitempty"`
+	// CutOff is the speech still playing when a refer or hangup happened.
+	CutOff string `json:"cut_off,omitempty"`
 }
 
 // ScriptedNote is what every scripted report says about itself.
-const ScriptedNote = "scripted: replays recorded model transcripts to check the agent's own side (tools, schemas, schedule state, safety rules); this is NOT a measurement of the model"
+const ScriptedNote = "scripted: replays recorded model responses, keyed by what the model was given, through agent/service and a loopback Realtime API to check the agent's own side (prompt and tools as sent, tool outputs, call flow, schedule state, safety rules); this is NOT a measurement of the model"
 
 // Run plays the cases and returns the report. Cases that cannot run in this
 // mode (scripted without a script) are skipped, never passed.
@@ -327,12 +367,21 @@ func (r *Runner) Run(ctx context.Context, suiteName string, cases []*suite.Case,
 	if now == nil {
 		now = time.Now
 	}
-	sess := r.Agent.Session()
-	rep := &Report{Suite: suiteName, Mode: r.Mode, Model: r.Model.Name(), Threshold: threshold, Repeat: o.Repeat, Total: len(cases), StartedAt: now().UTC()}
+	var sess Session
+	if sp, ok := r.Calls.(interface{ Session() Session }); ok {
+		sess = sp.Session()
+	} else if r.Agent != nil {
+		sess = r.Agent.Session()
+	}
+	name := r.ModelName
+	if name == "" && r.Model != nil {
+		name = r.Model.Name()
+	}
+	rep := &Report{Suite: suiteName, Mode: r.Mode, Model: name, Threshold: threshold, Repeat: o.Repeat, Total: len(cases), StartedAt: now().UTC()}
 	if r.Mode == "scripted" {
 		rep.Note = ScriptedNote
 	} else {
-		rep.Note = r.Mode + ": the agent's session configuration and tools against the model " + rep.Model
+		rep.Note = r.Mode + ": calls through agent/service with its production session object, answered by the model " + rep.Model
 	}
 	start := time.Now()
 
@@ -341,6 +390,16 @@ func (r *Runner) Run(ctx context.Context, suiteName string, cases []*suite.Case,
 	var jobs []job
 	for i, c := range cases {
 		results[i] = &CaseResult{Name: c.Name, File: c.Where(), Description: c.Description, Tags: c.Tags, Weight: c.EffectiveWeight(), Critical: c.Critical}
+		if rec := c.Recording; rec != nil {
+			switch rec.Source {
+			case suite.SourceRecorded:
+				rep.Recorded++
+				results[i].Recording = "recorded from " + rec.Model + " on " + rec.Date
+			default:
+				rep.HandWritten++
+				results[i].Recording = rec.Source
+			}
+		}
 		if r.Mode == "scripted" && !c.Scripted() {
 			results[i].Status = StatusSkipped
 			results[i].SkipReason = "no scripted model transcript (record one with --mode record)"
@@ -411,11 +470,33 @@ func finish(cr *CaseResult) {
 	cr.PassAll = cr.Passes == len(cr.Attempts)
 	cr.PassAny = cr.Passes > 0
 	cr.Flaky = cr.PassAny && !cr.PassAll
-	if cr.PassAll {
+	switch {
+	case cr.PassAll:
 		cr.Status = StatusPassed
-	} else {
+	case stale(cr):
+		cr.Status = StatusStale
+	default:
 		cr.Status = StatusFailed
 	}
+}
+
+func stale(cr *CaseResult) bool {
+	for _, a := range cr.Attempts {
+		if a != nil && a.Stale != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// MutationSummary is the outcome of mutation testing (evals/cmd/mutate).
+type MutationSummary struct {
+	Mutants  int      `json:"mutants"`
+	Killed   int      `json:"killed"`
+	Survived []string `json:"survived"`
+	Ratio    float64  `json:"kill_ratio"`
+	Floor    float64  `json:"floor"`
+	Sampled  bool     `json:"sampled"`
 }
 
 func score(rep *Report) {
@@ -428,6 +509,12 @@ func score(rep *Report) {
 			continue
 		case StatusPassed:
 			rep.Passed++
+		case StatusStale:
+			rep.Stale++
+			rep.Failed++
+			if c.Critical {
+				rep.CriticalFailed++
+			}
 		default:
 			rep.Failed++
 			if c.Critical {
@@ -437,6 +524,13 @@ func score(rep *Report) {
 		rep.Ran++
 		if c.Flaky {
 			rep.Flaky++
+		}
+		matched := len(c.Attempts) > 0
+		for _, a := range c.Attempts {
+			matched = matched && a.Matched
+		}
+		if matched {
+			rep.Matched++
 		}
 		wAll += c.Weight
 		if c.PassAll {
@@ -498,6 +592,9 @@ func (r *Runner) attempt(ctx context.Context, sess Session, c *suite.Case, o Opt
 		return a
 	}
 
+	if r.Calls != nil {
+		return r.playCall(ctx, sess, c, o, a, fail)
+	}
 	env, err := r.Agent.Open(ctx, c)
 	if err != nil {
 		return fail("agent: open environment: %v", err)
@@ -563,21 +660,25 @@ func (r *Runner) attempt(ctx context.Context, sess Session, c *suite.Case, o Opt
 	}
 	a.Failures = Check(c, a.Transcript, state, sess.CrisisLine, responses)
 	if c.Rubric != "" {
-		if o.Judge == nil {
-			a.Rubric = "not graded (no judge in this mode)"
-		} else {
-			ok, reason, err := o.Judge.Grade(ctx, c.Rubric, a.Transcript)
-			switch {
-			case err != nil:
-				return fail("judge: %v", err)
-			case ok:
-				a.Rubric = "pass: " + reason
-			default:
-				a.Rubric = "fail: " + reason
-				a.Failures = append(a.Failures, Failure{Expectation: "rubric: " + c.Rubric, Seen: "judge: " + reason})
-			}
-		}
+		r.grade(ctx, c, o, a)
 	}
-	a.Pass = len(a.Failures) == 0
+	a.Pass = a.Error == "" && len(a.Failures) == 0
 	return a
+}
+
+func (r *Runner) grade(ctx context.Context, c *suite.Case, o Options, a *Attempt) {
+	if o.Judge == nil {
+		a.Rubric = "not graded (no judge in this mode)"
+		return
+	}
+	ok, reason, err := o.Judge.Grade(ctx, c.Rubric, a.Transcript)
+	switch {
+	case err != nil:
+		a.Error = fmt.Sprintf("judge: %v", err)
+	case ok:
+		a.Rubric = "pass: " + reason
+	default:
+		a.Rubric = "fail: " + reason
+		a.Failures = append(a.Failures, Failure{Expectation: "rubric: " + c.Rubric, Seen: "judge: " + reason})
+	}
 }

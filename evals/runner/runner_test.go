@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"gitlab.com/acme/voice-agent/evals/match"
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
@@ -326,95 +325,6 @@ func TestRubric(t *testing.T) {
 	a = run(judgeFunc(func(string) (bool, string, error) { return false, "", errors.New("429") }))
 	assert.Contains(t, a.Error, "judge: 429")
 }
-
-func TestRecorder(t *testing.T) {
-	c := parse(t, "name: rec\nturns: [{caller: a}, {caller: b}]\n")
-	n := 0
-	model := modelFunc(func(_ context.Context, _ *suite.Case, in Input) (Response, error) {
-		n++
-		switch n {
-		case 1:
-			return Response{Calls: []ToolCall{{ID: "c1", Name: "book", Arguments: `{"slot":"s1"}`}}}, nil
-		case 2:
-			return Response{Text: "booked", Calls: []ToolCall{{ID: "c2", Name: "book", Arguments: "not json"}}}, nil
-		case 3:
-			return Response{}, nil
-		}
-		return Response{Text: "ok"}, nil
-	})
-	rec := NewRecorder(model)
-	r := &Runner{Agent: fakeAgent{}, Model: rec, Mode: "record"}
-	rep := r.Run(context.Background(), "t", []*suite.Case{c}, 0)
-	require.Empty(t, rep.Cases[0].Attempts[0].Error)
-	s := rec.Scripts([]string{"rec", "other"})["rec"]
-	require.Len(t, s, 2)
-	require.Len(t, s[0], 3)
-	assert.Equal(t, map[string]any{"slot": "s1"}, s[0][0].Calls[0].Args)
-	assert.Equal(t, "not json", s[0][1].Calls[0].RawArgs)
-	assert.Equal(t, "(silence)", s[0][2].Say)
-	assert.Equal(t, "ok", s[1][0].Say)
-}
-
-// TestRecordedIDsReplay records a conversation in which the model uses an
-// id the agent generated (random on every run), and replays the recording
-// against a fresh agent: the recording refers to the id by reference.
-func TestRecordedIDsReplay(t *testing.T) {
-	c := parse(t, "name: ids\nstate: {providers: [{id: prov_seeded, name: P}]}\nturns: [{caller: a}]\nexpect: {tool_calls: [{name: cancel, output: {cancelled: true}}]}\n")
-	agent := idAgent{}
-	n := 0
-	var firstID string
-	model := modelFunc(func(_ context.Context, _ *suite.Case, in Input) (Response, error) {
-		n++
-		switch n {
-		case 1:
-			return Response{Calls: []ToolCall{{ID: "c1", Name: "book", Arguments: `{"provider":"prov_seeded"}`}}}, nil
-		case 2:
-			firstID = match.ParseJSON(in.Outputs[0].Output).(map[string]any)["id"].(string)
-			return Response{Calls: []ToolCall{{ID: "c2", Name: "cancel", Arguments: `{"id":"` + firstID + `"}`}}}, nil
-		}
-		return Response{Text: "Cancelled " + firstID}, nil
-	})
-	rec := NewRecorder(model)
-	rep := (&Runner{Agent: agent, Model: rec, Mode: "record"}).Run(context.Background(), "t", []*suite.Case{c}, 1)
-	require.True(t, rep.Passes(), "%+v", rep.Cases[0].Attempts[0])
-	script := rec.Scripts([]string{"ids"})["ids"]
-	require.Len(t, script, 1)
-	assert.Equal(t, "prov_seeded", script[0][0].Calls[0].Args["provider"], "seeded values stay literal")
-	assert.Equal(t, "${book#1.id}", script[0][1].Calls[0].Args["id"])
-	assert.Equal(t, "Cancelled ${book#1.id}", script[0][2].Say)
-
-	c.Turns[0].Model = script[0]
-	rep = (&Runner{Agent: agent, Model: Scripted{}, Mode: "scripted"}).Run(context.Background(), "t", []*suite.Case{c}, 1)
-	a := rep.Cases[0].Attempts[0]
-	require.True(t, rep.Passes(), "%+v", a)
-	assert.NotContains(t, a.Transcript[len(a.Transcript)-1].Text, firstID, "a new id on replay")
-	assert.Contains(t, a.Transcript[len(a.Transcript)-1].Text, "Cancelled apt_")
-}
-
-// idAgent books with a new random id and cancels only a known id.
-type idAgent struct{}
-
-func (idAgent) Session() Session { return Session{Tools: []ToolDef{{Name: "book"}, {Name: "cancel"}}} }
-func (idAgent) Open(context.Context, *suite.Case) (Env, error) {
-	return &idEnv{ids: map[string]bool{}}, nil
-}
-
-type idEnv struct{ ids map[string]bool }
-
-func (e *idEnv) Execute(_ context.Context, _, name, args string) ToolResult {
-	switch name {
-	case "book":
-		id := fmt.Sprintf("apt_%d", time.Now().UnixNano())
-		e.ids[id] = true
-		return ToolResult{Output: `{"id":"` + id + `"}`}
-	case "cancel":
-		id, _ := match.ParseJSON(args).(map[string]any)["id"].(string)
-		return ToolResult{Output: fmt.Sprintf(`{"cancelled":%v}`, e.ids[id])}
-	}
-	return ToolResult{Output: `{}`}
-}
-func (e *idEnv) State(context.Context) (any, error) { return nil, nil }
-func (e *idEnv) Close() error                       { return nil }
 
 func TestPercentile(t *testing.T) {
 	assert.Equal(t, 0.0, Percentile(nil, 50))

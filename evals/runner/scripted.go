@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
-	"sync"
 
 	"gitlab.com/acme/voice-agent/evals/match"
 
 	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
-// Scripted is the model of scripted mode: it replays each case's recorded
-// model side. It checks the agent's side deterministically and offline; it
-// says nothing about how the model behaves.
+// Scripted replays each case's model side turn by turn, without keys, for
+// the runner's in-memory path (Agent/Model), which the runner's own unit
+// tests use. The eval command's scripted mode replays keyed recordings
+// through the agent service instead (evals/replay, evals/agentenv).
 type Scripted struct{}
 
 // Name is "scripted".
@@ -158,169 +157,3 @@ func (s *scriptConv) Respond(ctx context.Context, in Input) (Response, error) {
 }
 
 func (s *scriptConv) Close() error { return nil }
-
-// Recorder wraps a live model and keeps, per case, the model side of the
-// conversation in the script format, for --mode record.
-type Recorder struct {
-	Model
-	mu      sync.Mutex
-	scripts map[string][][]suite.Response
-}
-
-// NewRecorder wraps m.
-func NewRecorder(m Model) *Recorder {
-	return &Recorder{Model: m, scripts: map[string][][]suite.Response{}}
-}
-
-// Start starts a recorded conversation.
-func (r *Recorder) Start(ctx context.Context, s Session, c *suite.Case) (Conversation, error) {
-	conv, err := r.Model.Start(ctx, s, c)
-	if err != nil {
-		return nil, err
-	}
-	seeded := map[string]bool{}
-	collectStrings(match.Normalize(c.State), seeded)
-	return &recConv{Conversation: conv, r: r, name: c.Name, seeded: seeded, counts: map[string]int{}}, nil
-}
-
-func collectStrings(v any, into map[string]bool) {
-	switch x := v.(type) {
-	case string:
-		into[x] = true
-	case map[string]any:
-		for _, e := range x {
-			collectStrings(e, into)
-		}
-	case []any:
-		for _, e := range x {
-			collectStrings(e, into)
-		}
-	}
-}
-
-// generated is a value the agent generated during the call (not in the
-// seeded state), found in a tool output, and the reference that finds it
-// again on replay.
-type generated struct {
-	value, ref string
-}
-
-// Scripts returns the recorded scripts of the given cases.
-func (r *Recorder) Scripts(names []string) map[string][][]suite.Response {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string][][]suite.Response{}
-	for _, n := range names {
-		if s, ok := r.scripts[n]; ok {
-			out[n] = s
-		}
-	}
-	return out
-}
-
-type recConv struct {
-	Conversation
-	r      *Recorder
-	name   string
-	turns  [][]suite.Response
-	seeded map[string]bool
-	counts map[string]int
-	gen    []generated
-}
-
-// noteOutput remembers the string values of a tool output the agent made
-// up during the call (e.g. a new appointment id), so recorded arguments and
-// text can refer to them instead of a value that differs on every run.
-func (rc *recConv) noteOutput(o ToolOutput) {
-	rc.counts[o.Name]++
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
-		switch x := v.(type) {
-		case string:
-			if len(x) >= 6 && !rc.seeded[x] && path != "" {
-				rc.gen = append(rc.gen, generated{x, fmt.Sprintf("${%s#%d.%s}", o.Name, rc.counts[o.Name], path)})
-			}
-		case map[string]any:
-			for k, e := range x {
-				walk(e, joinPath(path, k))
-			}
-		case []any:
-			for i, e := range x {
-				walk(e, joinPath(path, strconv.Itoa(i)))
-			}
-		}
-	}
-	walk(match.ParseJSON(o.Output), "")
-}
-
-func joinPath(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-// refer replaces generated values in recorded arguments by references.
-func (rc *recConv) refer(v any) any {
-	switch x := v.(type) {
-	case string:
-		for _, g := range rc.gen {
-			if x == g.value {
-				return g.ref
-			}
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = rc.refer(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = rc.refer(e)
-		}
-	}
-	return v
-}
-
-func (rc *recConv) referText(s string) string {
-	for _, g := range rc.gen {
-		s = strings.ReplaceAll(s, g.value, g.ref)
-	}
-	return s
-}
-
-func (rc *recConv) Respond(ctx context.Context, in Input) (Response, error) {
-	for _, o := range in.Outputs {
-		rc.noteOutput(o)
-	}
-	resp, err := rc.Conversation.Respond(ctx, in)
-	if err != nil {
-		return resp, err
-	}
-	if in.Caller != "" || len(rc.turns) == 0 {
-		rc.turns = append(rc.turns, nil)
-	}
-	sr := suite.Response{Say: rc.referText(resp.Text)}
-	for _, c := range resp.Calls {
-		call := suite.Call{Name: c.Name}
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(c.Arguments), &obj); err == nil && obj != nil {
-			call.Args = rc.refer(obj).(map[string]any)
-		} else {
-			call.RawArgs = c.Arguments
-		}
-		sr.Calls = append(sr.Calls, call)
-	}
-	if sr.Say == "" && len(sr.Calls) == 0 {
-		sr.Say = "(silence)" // a valid script response; the model said nothing
-	}
-	last := len(rc.turns) - 1
-	rc.turns[last] = append(rc.turns[last], sr)
-	return resp, nil
-}
-
-func (rc *recConv) Close() error {
-	rc.r.mu.Lock()
-	rc.r.scripts[rc.name] = rc.turns
-	rc.r.mu.Unlock()
-	return rc.Conversation.Close()
-}

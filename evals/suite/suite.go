@@ -38,10 +38,16 @@ type Case struct {
 	Critical bool `yaml:"critical,omitempty"`
 	// Now is the clinic's clock during the call (default: the runner's clock).
 	Now *time.Time `yaml:"now,omitempty"`
+	// TimeZone is the clinic's IANA time zone (default UTC): the agent
+	// service and its tools work in it (local dates and times).
+	TimeZone string `yaml:"time_zone,omitempty"`
 	// CallerNumber is the caller's phone number as the SIP trunk reports it.
 	CallerNumber string `yaml:"caller_number,omitempty"`
 	// State seeds the clinic's schedule before the call.
 	State schedule.State `yaml:"state"`
+	// Greeting is the recorded model side of the responses the agent asks
+	// for before the caller speaks (its greeting), if it does.
+	Greeting []Response `yaml:"greeting,omitempty"`
 	// Turns are the caller's utterances, in order. The conversation stops
 	// early when the agent transfers or ends the call.
 	Turns []Turn `yaml:"turns"`
@@ -49,6 +55,10 @@ type Case struct {
 	Expect Expect `yaml:"expect"`
 	// Rubric, when set, is graded by a judge model in live mode.
 	Rubric string `yaml:"rubric,omitempty"`
+	// Recording says how the scripted model side was made and what the
+	// model was given then; scripted mode replays a response only when the
+	// model is given the same again (its key).
+	Recording *Recording `yaml:"recording,omitempty"`
 
 	// File and Line locate the case (set by the loader).
 	File string `yaml:"-"`
@@ -59,6 +69,10 @@ type Case struct {
 type Turn struct {
 	// Caller is what the caller says (text).
 	Caller string `yaml:"caller"`
+	// Audio is a WAV file of the caller saying it (PCM16 mono 24 kHz,
+	// relative to the case file): live and record modes send it as audio;
+	// scripted mode replays against the words.
+	Audio string `yaml:"audio,omitempty"`
 	// Expect holds expectations about this turn only.
 	Expect *TurnExpect `yaml:"expect,omitempty"`
 	// Model is the scripted model side of this turn: the responses the
@@ -72,6 +86,10 @@ type Turn struct {
 type Response struct {
 	Say   string `yaml:"say,omitempty"`
 	Calls []Call `yaml:"calls,omitempty"`
+	// Key is the fingerprint of what the model was given when it gave
+	// this response (package replay). Written by --mode record and by
+	// cmd/rekey; a replay with another fingerprint fails closed as stale.
+	Key string `yaml:"key,omitempty"`
 }
 
 // Call is one tool call of a scripted response.
@@ -82,6 +100,10 @@ type Call struct {
 	// RawArgs is used instead of Args when the model's arguments were not a
 	// JSON object (recorded as they were).
 	RawArgs string `yaml:"raw_args,omitempty"`
+	// Invalid marks arguments that deliberately break the tool's JSON
+	// schema (to check how the agent handles them); other scripted
+	// arguments must satisfy the schema the agent declared.
+	Invalid bool `yaml:"invalid,omitempty"`
 }
 
 // Expect is what must hold over the whole conversation.
@@ -105,6 +127,19 @@ type Expect struct {
 	CrisisLine *bool `yaml:"crisis_line,omitempty"`
 	// MaxTurns bounds the number of model responses (tool rounds included).
 	MaxTurns int `yaml:"max_turns,omitempty"`
+	// TransferTo is the URI the call must be REFERred to (what the
+	// Realtime API saw), e.g. the front desk's SIP URI.
+	TransferTo string `yaml:"transfer_to,omitempty"`
+	// TransferAfterSay: the REFER must come after a response in which the
+	// agent said this phrase had completed (e.g. the crisis line message
+	// is spoken before the transfer).
+	TransferAfterSay string `yaml:"transfer_after_say,omitempty"`
+	// HangupAfterSay: the agent must hang up, after a completed response
+	// in which it said this phrase (the goodbye).
+	HangupAfterSay string `yaml:"hangup_after_say,omitempty"`
+	// AllowSilence lets the agent leave the model silent after a tool
+	// output (no response.create); by default that fails the case.
+	AllowSilence bool `yaml:"allow_silence,omitempty"`
 	// State holds matchers on the schedule after the call, keyed by path
 	// into its JSON form (providers, slots, appointments).
 	State match.Fields `yaml:"state,omitempty"`
@@ -153,6 +188,17 @@ func (c *Case) HasTag(tag string) bool {
 		}
 	}
 	return false
+}
+
+// AudioFiles maps each turn's words to its caller audio file, if any.
+func (c *Case) AudioFiles() map[string]string {
+	out := map[string]string{}
+	for _, t := range c.Turns {
+		if t.Audio != "" {
+			out[t.Caller] = filepath.Join(filepath.Dir(c.File), filepath.FromSlash(t.Audio))
+		}
+	}
+	return out
 }
 
 // Where is "file:line" of the case.
@@ -309,6 +355,9 @@ func (c *Case) Validate() error {
 		if strings.TrimSpace(t.Caller) == "" {
 			return fmt.Errorf("turn %d: caller text is empty", i+1)
 		}
+		if t.Audio != "" && (!strings.HasSuffix(t.Audio, ".wav") || filepath.IsAbs(t.Audio) || strings.Contains(t.Audio, "..")) {
+			return fmt.Errorf("turn %d: audio %q: give a .wav file relative to the case file, inside the suite", i+1, t.Audio)
+		}
 		if t.Expect != nil {
 			if err := checkPhrases(t.Expect.MustSay, t.Expect.MustNotSay); err != nil {
 				return fmt.Errorf("turn %d: %w", i+1, err)
@@ -337,8 +386,25 @@ func (c *Case) Validate() error {
 	if err := checkPhrases(c.Expect.MustSay, c.Expect.MustNotSay); err != nil {
 		return err
 	}
+	for _, p := range []string{c.Expect.TransferAfterSay, c.Expect.HangupAfterSay} {
+		if p != "" {
+			if err := checkPhrases([]string{p}); err != nil {
+				return err
+			}
+		}
+	}
 	if err := checkCalls(c.Expect.ToolCalls, len(c.Turns)); err != nil {
 		return err
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			return fmt.Errorf("time_zone %q: %w (use an IANA name such as America/New_York)", c.TimeZone, err)
+		}
+	}
+	if c.Recording != nil {
+		if err := c.Recording.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Expect.MaxTurns < 0 {
 		return fmt.Errorf("max_turns %d is negative", c.Expect.MaxTurns)

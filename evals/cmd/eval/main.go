@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,10 +29,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	_ "time/tzdata" // cases name clinic time zones; images without zoneinfo still run them
 
 	"gitlab.com/acme/voice-agent/agent/session"
 	"gitlab.com/acme/voice-agent/evals/agentenv"
+	"gitlab.com/acme/voice-agent/evals/callsim"
 	"gitlab.com/acme/voice-agent/evals/live"
+	"gitlab.com/acme/voice-agent/evals/replay"
 	"gitlab.com/acme/voice-agent/evals/report"
 	"gitlab.com/acme/voice-agent/evals/runner"
 	"gitlab.com/acme/voice-agent/evals/suite"
@@ -56,16 +60,18 @@ func isTerminal(f *os.File) bool {
 }
 
 type config struct {
-	suite, model, mode, junit, jsonOut, markdown, filter, root, judgeModel string
-	threshold                                                              float64
-	parallel, repeat                                                       int
-	timeout                                                                time.Duration
+	suite, model, mode, junit, jsonOut, markdown, filter, root, judgeModel, mutation string
+	threshold                                                                        float64
+	parallel, repeat                                                                 int
+	timeout                                                                          time.Duration
 }
 
 // deps lets tests swap the agent and the HTTP client.
 type deps struct {
-	agent      runner.Agent
 	httpClient *http.Client
+	// service, when set, replaces the production agent service path
+	// (scripted mode).
+	service *agentenv.Service
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tty bool, d *deps) int {
@@ -92,6 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "per-case timeout (a timeout fails the case)")
 	fs.StringVar(&c.root, "root", ".", "repository root holding evals/suites")
 	fs.StringVar(&c.judgeModel, "judge-model", "", "model grading rubrics in live mode (default: --model)")
+	fs.StringVar(&c.mutation, "mutation", "", "include the mutation-testing summary written by `go run ./evals/cmd/mutate --json FILE` in the reports")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitPass
@@ -142,11 +149,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(cases) == 0 {
 		return bad("no case in suite %s carries tag %q (tags: %s)", s.Name, c.filter, strings.Join(s.Tags(), ", "))
 	}
-	agent := d.agent
-	if agent == nil {
-		agent = agentenv.New()
+	svc := d.service
+	if svc == nil {
+		svc = agentenv.NewService(nil)
 	}
-	sess := agent.Session()
+	defer svc.Close()
+	sess := svc.Session()
 	known := map[string]bool{}
 	for _, n := range sess.ToolNames() {
 		known[n] = true
@@ -157,24 +165,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	var model runner.Model = runner.Scripted{}
+	// Every mode runs each case as a phone call through agent/service
+	// against the loopback Realtime API; only the model behind it differs.
+	modelName := "scripted"
 	var judge runner.Judge
-	var recorder *runner.Recorder
-	if c.mode != "scripted" {
+	var rmu sync.Mutex
+	recorders := map[string]*replay.Recorder{}
+	suiteName := s.Name
+	if c.mode == "scripted" {
+		svc.Model = func(cs *suite.Case) (callsim.Model, error) { return replay.NewPlayer(cs, suiteName), nil }
+	} else {
+		modelName = c.model
 		client := &live.Client{BaseURL: getenv("OPENAI_BASE_URL"), APIKey: key, HTTPClient: d.httpClient}
-		model = &live.Model{Client: client, ID: c.model}
 		jm := c.judgeModel
 		if jm == "" {
 			jm = c.model
 		}
 		judge = &live.Judge{Client: client, Model: jm}
-		if c.mode == "record" {
-			recorder = runner.NewRecorder(model)
-			model = recorder
+		svc.Model = func(cs *suite.Case) (callsim.Model, error) {
+			m := live.NewCallModel(client, c.model)
+			m.Audio = cs.AudioFiles()
+			if c.mode != "record" {
+				return m, nil
+			}
+			rec := &replay.Recorder{Inner: m, WallClock: cs.Now == nil}
+			rmu.Lock()
+			recorders[cs.Name] = rec
+			rmu.Unlock()
+			return rec, nil
 		}
 	}
 
-	fmt.Fprintln(stdout, report.Headline(c.mode, model.Name(), s.Name, len(cases), c.parallel, c.repeat))
+	fmt.Fprintln(stdout, report.Headline(c.mode, modelName, s.Name, len(cases), c.parallel, c.repeat))
 	var pmu sync.Mutex
 	passed, ran := 0, 0
 	progress := func(done, total int, cr *runner.CaseResult) {
@@ -199,16 +221,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintln(stdout, report.CaseLine(done, total, cr))
 	}
-	r := &runner.Runner{Agent: agent, Model: model, Mode: c.mode, Opts: runner.Options{
+	r := &runner.Runner{Calls: svc, ModelName: modelName, Mode: c.mode, Opts: runner.Options{
 		Parallel: c.parallel, Repeat: c.repeat, CaseTimeout: c.timeout, Judge: judge, Progress: progress,
 	}}
 	rep := r.Run(ctx, s.Name, cases, c.threshold)
+	if c.mutation != "" {
+		data, err := os.ReadFile(c.mutation)
+		if err != nil {
+			return bad("--mutation: %v", err)
+		}
+		var m runner.MutationSummary
+		if err := json.Unmarshal(data, &m); err != nil || m.Mutants == 0 {
+			return bad("--mutation %s is not a summary of evals/cmd/mutate (%v)", c.mutation, err)
+		}
+		rep.Mutation = &m
+	}
 
 	if err := writeReports(c, rep, key); err != nil {
 		return bad("%v", err)
 	}
-	if recorder != nil {
-		if err := writeRecordings(stdout, rep, recorder, cases); err != nil {
+	if c.mode == "record" {
+		if err := writeRecordings(stdout, rep, recorders, cases, c.model); err != nil {
 			return bad("%v", err)
 		}
 	}
@@ -297,24 +330,44 @@ func writeReports(c config, rep *runner.Report, key string) error {
 	return nil
 }
 
-func writeRecordings(w io.Writer, rep *runner.Report, rec *runner.Recorder, cases []*suite.Case) error {
+func writeRecordings(w io.Writer, rep *runner.Report, recs map[string]*replay.Recorder, cases []*suite.Case, model string) error {
 	ok := map[string]bool{}
 	for _, cr := range rep.Cases {
 		if len(cr.Attempts) == 1 && cr.Attempts[0] != nil && cr.Attempts[0].Error == "" {
 			ok[cr.Name] = true
 		}
 	}
-	byFile := map[string][]string{}
+	date := time.Now().UTC().Format("2006-01-02")
+	scripts := map[string]map[string][][]suite.Response{}
+	greetings := map[string]map[string][]suite.Response{}
+	keyed := map[string]map[string]suite.Keyed{}
 	for _, c := range cases {
-		if ok[c.Name] {
-			byFile[c.File] = append(byFile[c.File], c.Name)
+		rec := recs[c.Name]
+		if !ok[c.Name] || rec == nil {
+			continue
 		}
+		greeting, turns, seen := rec.Recording()
+		if len(turns) == 0 {
+			continue
+		}
+		if scripts[c.File] == nil {
+			scripts[c.File], keyed[c.File], greetings[c.File] = map[string][][]suite.Response{}, map[string]suite.Keyed{}, map[string][]suite.Response{}
+		}
+		scripts[c.File][c.Name] = turns
+		greetings[c.File][c.Name] = greeting
+		keyed[c.File][c.Name] = suite.Keyed{Keys: rec.Keys(), Greeting: rec.GreetingKeys(), Recording: suite.Recording{Source: suite.SourceRecorded, Model: model, Date: date, Seen: seen}}
 	}
-	for file, names := range byFile {
-		if err := suite.WriteScripts(file, rec.Scripts(names)); err != nil {
+	for file, sc := range scripts {
+		if err := suite.WriteScripts(file, sc); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "record: wrote the model side of %d case(s) to %s\n", len(names), file)
+		if err := suite.WriteGreetings(file, greetings[file]); err != nil {
+			return err
+		}
+		if err := suite.WriteKeys(file, keyed[file]); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "record: wrote the model side of %d case(s) to %s (recorded from %s on %s)\n", len(sc), file, model, date)
 	}
 	return nil
 }

@@ -18,6 +18,11 @@ import (
 	junit "github.com/joshdk/go-junit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"gitlab.com/acme/voice-agent/agent/session"
+	"gitlab.com/acme/voice-agent/evals/agentenv"
+	"gitlab.com/acme/voice-agent/evals/rekey"
+	"gitlab.com/acme/voice-agent/evals/suite"
 )
 
 const knownKey = "sk-proj-KNOWNKEY-must-never-appear-0123456789"
@@ -35,6 +40,32 @@ func runEval(t *testing.T, env map[string]string, args ...string) result {
 }
 
 const root = "../../.."
+
+// keySuite keys the hand-written recordings of a test suite with the
+// re-key command's logic, then applies edits (old, new pairs) to the files
+// (expectations are not part of the key, so a test can make a keyed case
+// fail on purpose).
+func keySuite(t *testing.T, dir string, edits ...string) {
+	t.Helper()
+	s, err := suite.LoadDir(dir)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	refused, err := rekey.Run(context.Background(), s, rekey.Options{By: "test"}, &out)
+	require.NoError(t, err)
+	require.Zero(t, refused, out.String())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		require.NoError(t, err)
+		text := string(data)
+		for i := 0; i+1 < len(edits); i += 2 {
+			text = strings.ReplaceAll(text, edits[i], edits[i+1])
+		}
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	}
+}
 
 func TestScriptedVoiceSuiteAcceptance(t *testing.T) {
 	dir := t.TempDir()
@@ -129,18 +160,21 @@ func TestBadInputExitsTwo(t *testing.T) {
 func TestScoreBelowThresholdExitsOne(t *testing.T) {
 	s := writeSuite(t, map[string]string{"a.yaml": `
 - name: ok
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
-  expect: {must_say: [goodbye]}
+  expect: {must_say: [hello]}
 - name: unscripted
   turns: [{caller: hi}]
 `})
+	keySuite(t, s, "must_say: [hello]", "must_say: [goodbye]")
 	r := runEval(t, nil, "--suite", s, "--threshold", "0.6")
 	assert.Equal(t, exitBelow, r.code, r.stdout)
 	assert.Regexp(t, `\[[1-3]/3\] FAIL wrong \(`, r.stdout)
 	assert.Contains(t, r.stdout, "SKIP unscripted")
-	assert.Contains(t, r.stdout, "conversation: must say \"goodbye\": saw agent said: hello")
+	assert.Contains(t, r.stdout, "conversation: must say \"goodbye\": saw agent said: Harbor Behavioral Health, automated assistant. | hello")
 	assert.Contains(t, r.stdout, "eval: FAIL score 0.5000 (threshold 0.60)")
 	r = runEval(t, nil, "--suite", s, "--threshold", "0.5")
 	assert.Equal(t, exitPass, r.code, r.stdout)
@@ -211,7 +245,7 @@ func TestLiveAndRecordAgainstLoopbackModel(t *testing.T) {
 	assert.Equal(t, exitPass, r.code, r.stdout+r.stderr)
 	assert.True(t, sawKey.Load(), "the key is sent in the Authorization header")
 	assert.True(t, strings.HasPrefix(r.stdout, "eval: mode=live model=gpt-realtime"), r.stdout)
-	assert.Contains(t, r.stdout, "tokens 24")
+	assert.Contains(t, r.stdout, "tokens 48") // 2 calls x (greeting + answer) x 12
 	assert.Contains(t, r.stdout, `must offer the crisis line ("988")`)
 
 	r = runEval(t, env, "--suite", s, "--threshold", "0.9")
@@ -322,11 +356,14 @@ func TestBinaryExitCodes(t *testing.T) {
 func TestTerminalProgress(t *testing.T) {
 	s := writeSuite(t, map[string]string{"a.yaml": `
 - name: ok
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
 - name: wrong
+  greeting: [{say: "Harbor Behavioral Health, automated assistant."}]
   turns: [{caller: hi, model: [{say: hello}]}]
-  expect: {must_say: [goodbye]}
+  expect: {must_say: [hello]}
 `})
+	keySuite(t, s, "must_say: [hello]", "must_say: [goodbye]")
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"--suite", s, "--threshold", "0.4", "--parallel", "1"}, func(string) string { return "" }, &out, &errb, true, nil)
 	assert.Equal(t, exitPass, code, errb.String())
@@ -336,4 +373,68 @@ func TestTerminalProgress(t *testing.T) {
 	assert.Contains(t, text, "2/2 cases, pass rate so far 50.0%\n")
 	assert.Contains(t, text, "\r\033[K[2/2] FAIL wrong", "failures stay on screen")
 	assert.NotContains(t, text, "PASS ok (", "passing cases only move the bar")
+}
+
+// TestChangedPromptOrSchemaFailsClosed is the gate's promise: one word of
+// the crisis section of the instructions, or one property name of a tool
+// schema, changed in the agent makes the scripted gate exit non-zero,
+// naming the stale recordings, what changed and the refresh command.
+func TestChangedPromptOrSchemaFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*session.Config)
+		want   string
+	}{
+		{"one word of the crisis section", func(c *session.Config) {
+			require.Contains(t, c.Instructions, "stop scheduling")
+			c.Instructions = strings.Replace(c.Instructions, "stop scheduling", "pause scheduling", 1)
+		}, `instructions: section "Crisis safety (this rule overrides everything el…" is new or changed`},
+		{"one property name of a tool schema", func(c *session.Config) {
+			for i, tl := range c.Tools {
+				if tl.Name == session.ToolBookAppointment {
+					require.Contains(t, string(tl.Parameters), `"slot_id"`)
+					c.Tools[i].Parameters = json.RawMessage(strings.Replace(string(tl.Parameters), `"slot_id":`, `"slot":`, 1))
+				}
+			}
+		}, "tool book_appointment: description or JSON schema changed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := session.Default()
+			cfg.Tools = append([]session.Tool(nil), cfg.Tools...)
+			tt.change(&cfg)
+			svc := agentenv.NewService(nil)
+			svc.Config = cfg
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"--root", root, "--suite", "voice", "--threshold", "0.92", "--filter", "crisis"},
+				func(string) string { return "" }, &out, &errb, false, &deps{service: svc})
+			assert.Equal(t, exitBelow, code, errb.String())
+			text := out.String()
+			assert.Contains(t, text, "STALE crisis-explicit-suicidal-ideation")
+			assert.Contains(t, text, tt.want)
+			assert.Regexp(t, `eval: \d+ stale recording\(s\), failed closed: .*crisis-mid-booking`, text)
+			assert.Contains(t, text, `refresh hand-written recordings (prompt or schema changes only): go run ./evals/cmd/rekey --suite voice --by "Your Name"`)
+			assert.Contains(t, text, "eval: FAIL")
+		})
+	}
+	// Unchanged, the same run passes: the failures above are the change's.
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"--root", root, "--suite", "voice", "--threshold", "0.92", "--filter", "crisis"},
+		func(string) string { return "" }, &out, &out, false, nil)
+	assert.Equal(t, exitPass, code, out.String())
+}
+
+func TestMutationSummaryInReports(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m.json")
+	require.NoError(t, os.WriteFile(m, []byte(`{"mutants":22,"killed":21,"survived":["tz-today-in-utc"],"kill_ratio":0.9545,"floor":0.95,"sampled":false}`), 0o644))
+	md := filepath.Join(dir, "s.md")
+	r := runEval(t, nil, "--root", root, "--suite", "voice", "--filter", "crisis", "--mutation", m, "--markdown", md)
+	require.Equal(t, exitPass, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "mutants killed 21/22 (95.5%, floor 95.0%)")
+	data, err := os.ReadFile(md)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "Survived: `tz-today-in-utc`")
+	r = runEval(t, nil, "--root", root, "--suite", "voice", "--mutation", filepath.Join(dir, "missing.json"))
+	assert.Equal(t, exitBadInput, r.code)
 }
