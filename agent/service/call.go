@@ -65,7 +65,7 @@ func (s *Service) runCall(ctx context.Context, call tools.Call, log *slog.Logger
 		return metrics.OutcomeFailed
 	}
 	defer func() { _ = conn.CloseNow() }()
-	m := &callMachine{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}, purpose: map[string]string{}, greeting: s.config.Greeting()}
+	m := &callMachine{s: s, call: call, conn: conn, log: log, handled: map[string]bool{}, purpose: map[string]string{}, greeting: s.config.WithToday(s.now().In(s.loc)).Greeting()}
 	return m.run(ctx)
 }
 

@@ -59,6 +59,9 @@ func TestGreetingWithDisclosureIsTheFirstResponse(t *testing.T) {
 	assert.Empty(t, reqs[0].Conversation, "the greeting comes first")
 	assert.Contains(t, reqs[0].Instructions, "automated assistant", "the greeting's instructions ask for the disclosure")
 	assert.Contains(t, reqs[0].Instructions, "Crisis safety", "and keep the session's instructions")
+	// Response instructions replace the session's for that response: the
+	// greeting must carry today's date and zone as the session does.
+	assert.Contains(t, reqs[0].Instructions, "Today is ", "the greeting's instructions keep today's date and zone")
 	assert.Empty(t, call.Events(rt.KindCallerSpeech, ""))
 	assert.Equal(t, call.Responses()[0].ID, ev.ResponseID)
 	call.CallerHangsUp()
