@@ -126,9 +126,22 @@ func (m *Voice) Eval(
 	//
 	// +optional
 	baseUrl string,
+	// Mutation testing first: apply this many of the committed agent
+	// mutants (evals/mutate, a random sample chosen by --seed) and run the
+	// scripted gate on each; the run fails when the kill ratio is below the
+	// committed floor, and the reports carry the ratio and the survivors.
+	// 0 runs none.
+	//
+	// +optional
+	mutants int,
+	// Seed of the --mutants sample, a number such as the pipeline id, so
+	// successive pipelines cover the whole set.
+	//
+	// +optional
+	seed string,
 ) (*EvalRun, error) {
 	return m.eval(ctx, source, evalrun.Options{Suite: suite, Threshold: threshold, Repeat: repeat,
-		Parallel: parallel, Model: model, Filter: filter, BaseURL: baseUrl}, apiKey)
+		Parallel: parallel, Model: model, Filter: filter, BaseURL: baseUrl, Mutants: mutants, Seed: seed}, apiKey)
 }
 
 // eval runs the suite of opts; live when apiKey is given.

@@ -32,8 +32,15 @@ const (
 	MarkdownPath = OutDir + "/summary.md"
 	OutputPath   = OutDir + "/output.txt"
 	ExitCodePath = OutDir + "/exit-code"
+	// MutationPath is the mutation-testing summary (JSON) of a run with
+	// Mutants > 0; MutationOutputPath is that command's output.
+	MutationPath       = OutDir + "/mutation.json"
+	MutationOutputPath = OutDir + "/mutation.txt"
 	// Package is the runner's package in the product module.
 	Package = "./evals/cmd/eval"
+	// MutatePackage applies source mutations to the agent and runs the
+	// scripted gate on each (evals/README.md, "Mutation testing").
+	MutatePackage = "./evals/cmd/mutate"
 )
 
 // KeyEnv and BaseURLEnv are the environment variables the runner reads.
@@ -64,11 +71,20 @@ type Options struct {
 	Filter string
 	// BaseURL overrides the OpenAI API base URL ("" keeps the default).
 	BaseURL string
+	// Mutants, when above 0, first runs that many of the committed agent
+	// mutants (a random sample chosen with Seed) through the scripted gate;
+	// the run fails when the kill ratio is below the committed floor, and
+	// the reports carry the ratio and the survivors.
+	Mutants int
+	// Seed chooses the sample of Mutants (a number, e.g. the pipeline id);
+	// "" means 1.
+	Seed string
 }
 
 var (
 	suiteRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$`)
 	wordRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$`)
+	seedRE  = regexp.MustCompile(`^[0-9]{1,19}$`)
 )
 
 // Validate reports the first problem, naming the argument and the fix.
@@ -86,6 +102,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("eval: model %q is not a model name (e.g. gpt-realtime)", o.Model)
 	case o.Filter != "" && !wordRE.MatchString(o.Filter):
 		return fmt.Errorf("eval: filter %q is not a tag (letters, digits, - _ . :)", o.Filter)
+	case o.Mutants < 0 || o.Mutants > 1000:
+		return fmt.Errorf("eval: mutants %d is outside 0..1000 (0 runs no mutation testing)", o.Mutants)
+	case o.Seed != "" && !seedRE.MatchString(o.Seed):
+		return fmt.Errorf("eval: seed %q is not a number: pass e.g. --seed \"$CI_PIPELINE_IID\"", o.Seed)
 	}
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
@@ -126,6 +146,20 @@ func (o Options) Args() []string {
 	return args
 }
 
+// MutateArgs is the mutation-testing command line of a run with
+// Mutants > 0 (nil otherwise). It runs in the source directory.
+func (o Options) MutateArgs() []string {
+	if o.Mutants <= 0 {
+		return nil
+	}
+	seed := o.Seed
+	if seed == "" {
+		seed = "1"
+	}
+	return []string{"go", "run", MutatePackage, "--suite", o.Suite,
+		"--sample", strconv.Itoa(o.Mutants), "--seed", seed, "--json", MutationPath}
+}
+
 // BuildArgs builds the runner binary (a tool of the pipeline, never
 // shipped: built like the tests build it, sharing their build cache).
 func BuildArgs() []string {
@@ -142,7 +176,19 @@ func (o Options) Script() (string, error) {
 	var b strings.Builder
 	b.WriteString("set -u\n")
 	fmt.Fprintf(&b, "mkdir -p %s\n", shellquote.Quote(OutDir))
-	fmt.Fprintf(&b, "code=0\n%s > %s 2>&1 || code=$?\n", shellquote.Join(o.Args()), shellquote.Quote(OutputPath))
+	if m := o.MutateArgs(); m != nil {
+		// Mutation testing first, so the eval's reports carry its summary;
+		// a kill ratio below the floor (or a mutation run that could not
+		// finish) fails the run even when the eval itself passes.
+		fmt.Fprintf(&b, "mcode=0\n%s > %s 2>&1 || mcode=$?\n", shellquote.Join(m), shellquote.Quote(MutationOutputPath))
+		// The eval's reports carry the summary when the run wrote one.
+		fmt.Fprintf(&b, "set --\nif [ -s %s ]; then set -- --mutation %s; fi\n", shellquote.Quote(MutationPath), shellquote.Quote(MutationPath))
+	}
+	fmt.Fprintf(&b, "code=0\n%s \"$@\" > %s 2>&1 || code=$?\n", shellquote.Join(o.Args()), shellquote.Quote(OutputPath))
+	if o.MutateArgs() != nil {
+		fmt.Fprintf(&b, "cat %s >> %s\n", shellquote.Quote(MutationOutputPath), shellquote.Quote(OutputPath))
+		b.WriteString("if [ \"$code\" = 0 ] && [ \"$mcode\" != 0 ]; then code=1; fi\n")
+	}
 	fmt.Fprintf(&b, "cat %s\n", shellquote.Quote(OutputPath))
 	fmt.Fprintf(&b, "echo \"$code\" > %s\nexit 0\n", shellquote.Quote(ExitCodePath))
 	return b.String(), nil

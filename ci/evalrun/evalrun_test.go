@@ -40,6 +40,9 @@ func TestValidate(t *testing.T) {
 		{"bad filter", func(o *Options) { o.Filter = "-x" }, "not a tag"},
 		{"base URL with credentials", func(o *Options) { o.BaseURL = "https://user:sk-123@api.openai.com/v1" }, "without credentials"},
 		{"base URL not http", func(o *Options) { o.BaseURL = "file:///etc/passwd" }, "not an http(s) URL"},
+		{"sampled mutants", func(o *Options) { o.Mutants, o.Seed = 6, "1234" }, ""},
+		{"negative mutants", func(o *Options) { o.Mutants = -1 }, "mutants -1 is outside"},
+		{"seed injection", func(o *Options) { o.Mutants, o.Seed = 6, "1; curl evil" }, "not a number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +100,58 @@ func TestScriptKeepsReportsOfAFailingRun(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestScriptRunsMutationTestingFirst runs the generated script with stand-in
+// runners: the mutation run's verdict fails a passing eval, its summary
+// reaches the eval only when it was written, and nothing runs without
+// Mutants.
+func TestScriptRunsMutationTestingFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		evalCode, mutCode int
+		writesSummary     bool
+		wantCode          string
+		wantMutationFlag  bool
+	}{
+		{"all killed", 0, 0, true, "0", true},
+		{"kill ratio below the floor fails a passing eval", 0, 1, true, "1", true},
+		{"mutation run broke before a summary", 0, 2, false, "1", false},
+		{"a failing eval keeps its own code", 1, 0, true, "1", true},
+		{"bad eval input keeps its code", 2, 1, true, "2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			evalStub := filepath.Join(dir, "eval")
+			mutStub := filepath.Join(dir, "mutate")
+			require.NoError(t, os.WriteFile(evalStub, []byte("#!/bin/sh\necho \"eval: mode=scripted args: $*\"\nexit "+itoa(tc.evalCode)+"\n"), 0o755))
+			summary := ""
+			if tc.writesSummary {
+				summary = "for a in \"$@\"; do last=$a; done\necho '{\"mutants\":6}' > \"$last\"\n"
+			}
+			require.NoError(t, os.WriteFile(mutStub, []byte("#!/bin/sh\necho \"mutate: args: $*\"\n"+summary+"exit "+itoa(tc.mutCode)+"\n"), 0o755))
+			o := valid()
+			o.Mutants, o.Seed = 6, "4242"
+			script, err := o.Script()
+			require.NoError(t, err)
+			script = strings.ReplaceAll(script, "go run "+MutatePackage, mutStub)
+			script = strings.ReplaceAll(script, Binary, evalStub)
+			script = strings.ReplaceAll(script, OutDir+"/", out+"/")
+			script = strings.ReplaceAll(script, "mkdir -p "+OutDir+"\n", "mkdir -p "+out+"\n")
+			stdout, err := exec.Command("sh", "-c", script).CombinedOutput()
+			require.NoError(t, err, string(stdout))
+			assert.Contains(t, string(stdout), "mutate: args: --suite voice --sample 6 --seed 4242 --json "+out+"/mutation.json", "the mutation run's output is kept")
+			assert.Equal(t, tc.wantMutationFlag, strings.Contains(string(stdout), "--mutation "+out+"/mutation.json"), string(stdout))
+			got, err := os.ReadFile(filepath.Join(out, "exit-code"))
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantCode+"\n", string(got))
+		})
+	}
+	script, err := valid().Script()
+	require.NoError(t, err)
+	assert.NotContains(t, script, MutatePackage, "no mutation testing unless asked")
+	assert.Nil(t, valid().MutateArgs())
+}
 
 func TestInterpret(t *testing.T) {
 	for _, tc := range []struct {
@@ -204,6 +259,9 @@ func TestScriptWithTheRealRunner(t *testing.T) {
 		{Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 4, Filter: "crisis"}, Passed},
 		{Options{Suite: "evals/suites/voice", Threshold: 0.92, Repeat: 2, Parallel: 2, Filter: "end-call"}, Passed},
 		{Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 1, Filter: "no-such-tag"}, BadInput},
+		// One sampled mutant through the real mutation command: its flags
+		// and summary stay in step with what the script passes.
+		{Options{Suite: "voice", Threshold: 0.92, Repeat: 1, Parallel: 4, Filter: "crisis", Mutants: 1, Seed: "3"}, Passed},
 	} {
 		outDir := filepath.Join(t.TempDir(), "out")
 		script, err := tc.opts.Script()
@@ -234,6 +292,12 @@ func TestScriptWithTheRealRunner(t *testing.T) {
 		assert.Equal(t, "scripted", s.Mode)
 		assert.Equal(t, tc.opts.Repeat, s.Repeat)
 		assert.Equal(t, 1.0, s.Score)
+		if tc.opts.Mutants > 0 {
+			assert.Contains(t, string(stdout), "mutate:", "the mutation run's output is in the output")
+			md, err := os.ReadFile(filepath.Join(outDir, "summary.md"))
+			require.NoError(t, err)
+			assert.Contains(t, strings.ToLower(string(md)), "mutant", "the summary carries the mutation result")
+		}
 		for _, name := range []string{"junit.xml", "summary.md", "output.txt"} {
 			_, err := os.Stat(filepath.Join(outDir, name))
 			assert.NoError(t, err, name)

@@ -813,6 +813,15 @@ type VoiceEvalOpts struct {
 	// OpenAI API base URL for a live run (default https://api.openai.com/v1),
 	// e.g. an egress proxy.
 	BaseURL string
+	// Mutation testing first: apply this many of the committed agent
+	// mutants (evals/mutate, a random sample chosen by --seed) and run the
+	// scripted gate on each; the run fails when the kill ratio is below the
+	// committed floor, and the reports carry the ratio and the survivors.
+	// 0 runs none.
+	Mutants int
+	// Seed of the --mutants sample, a number such as the pipeline id, so
+	// successive pipelines cover the whole set.
+	Seed string
 }
 
 // Eval builds the eval runner (evals/cmd/eval) from the source and runs a
