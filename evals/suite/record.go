@@ -14,36 +14,14 @@ import (
 // case becomes unscripted and is skipped, never passed). Comments and the
 // rest of the file are kept; the file is re-indented with two spaces.
 func WriteScripts(file string, scripts map[string][][]Response) error {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return fmt.Errorf("record: %s: %w", file, err)
-	}
-	if len(root.Content) != 1 {
-		return fmt.Errorf("record: %s: not a case file", file)
-	}
-	var caseNodes []*yaml.Node
-	switch top := root.Content[0]; top.Kind {
-	case yaml.MappingNode:
-		caseNodes = []*yaml.Node{top}
-	case yaml.SequenceNode:
-		caseNodes = top.Content
-	}
-	for _, cn := range caseNodes {
-		name := value(cn, "name")
-		if name == nil {
-			continue
-		}
-		turns, ok := scripts[name.Value]
+	return editFile(file, func(name string, cn *yaml.Node) error {
+		turns, ok := scripts[name]
 		if !ok {
-			continue
+			return nil
 		}
 		turnList := value(cn, "turns")
 		if turnList == nil || turnList.Kind != yaml.SequenceNode {
-			return fmt.Errorf("record: %s: case %s has no turns list", file, name.Value)
+			return fmt.Errorf("case %s has no turns list", name)
 		}
 		for i, tn := range turnList.Content {
 			var responses []Response
@@ -51,31 +29,11 @@ func WriteScripts(file string, scripts map[string][][]Response) error {
 				responses = turns[i]
 			}
 			if err := setModel(tn, responses); err != nil {
-				return fmt.Errorf("record: %s: case %s turn %d: %w", file, name.Value, i+1, err)
+				return fmt.Errorf("case %s turn %d: %w", name, i+1, err)
 			}
 		}
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return fmt.Errorf("record: encode %s: %w", file, err)
-	}
-	if err := enc.Close(); err != nil {
-		return fmt.Errorf("record: encode %s: %w", file, err)
-	}
-	// Check that what we write loads back before replacing the file.
-	if _, err := Parse(file, buf.Bytes()); err != nil {
-		return fmt.Errorf("record: the updated file would not load: %w", err)
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	if err := os.WriteFile(file, buf.Bytes(), fi.Mode().Perm()); err != nil {
-		return fmt.Errorf("record: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 func value(mapping *yaml.Node, key string) *yaml.Node {
