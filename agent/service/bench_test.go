@@ -100,7 +100,7 @@ func BenchmarkWebhookToAccept(b *testing.B) {
 			for i := range ds {
 				body := fmt.Appendf(nil, `{"object":"event","id":"evt_%d","type":"realtime.call.incoming","created_at":%d,"data":{"call_id":"rtc_%d","sip_headers":[{"name":"From","value":"<sip:+15550001111@x>"}]}}`, i, now.Unix(), i)
 				id := "wh_" + strconv.Itoa(i)
-				sig, err := webhook.Sign(secret, id, now.Unix(), body)
+				sig, err := realtimetest.Sign(secret, id, now.Unix(), body)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -11,8 +11,6 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -110,22 +108,6 @@ func classify(err error) string {
 	default:
 		return ReasonSignature
 	}
-}
-
-// Sign returns the webhook-signature header value ("v1,<base64>") for a
-// delivery: what OpenAI sends, used by the loopback test server.
-func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
-	key := []byte(secret)
-	if enc, ok := strings.CutPrefix(secret, "whsec_"); ok {
-		raw, err := base64.StdEncoding.DecodeString(enc)
-		if err != nil {
-			return "", fmt.Errorf("webhook: decode secret: %w", err)
-		}
-		key = raw
-	}
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%d.%s", id, timestamp, body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
 // Event types the agent handles.
