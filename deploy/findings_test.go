@@ -236,3 +236,20 @@ func TestReviewQuotaSameOnBothPaths(t *testing.T) {
 		assert.Equal(t, obj["spec"], specs[kind], kind)
 	}
 }
+
+// Production never seeds the demo clinic (it imports its real schedule);
+// a review app does, so that it can be called.
+func TestOnlyReviewAppsRunTheDemoClinic(t *testing.T) {
+	env := func(dir string) map[string]string {
+		sts := findObject[*appsv1.StatefulSet](t, decodeAll(t, buildKrusty(t, dir)))
+		m := map[string]string{}
+		for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
+			m[e.Name] = e.Value
+		}
+		return m
+	}
+	prod := env("voice")
+	assert.NotContains(t, prod, "VOICE_AGENT_DEMO", "production must not seed fictional providers")
+	assert.Contains(t, prod, "VOICE_AGENT_STAFF_TOKEN", "the staff endpoints get their token from the Secret")
+	assert.Equal(t, "1", env(filepath.Join("review", "app"))["VOICE_AGENT_DEMO"])
+}
