@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -183,7 +181,7 @@ func (p *Player) Respond(ctx context.Context, req Request) ([]Output, error) {
 		return nil, err
 	}
 	outs := outputsByName(req.Conversation)
-	text, err := resolveText(r.Say, outs)
+	text, err := suite.ResolveTextRefs(r.Say, outs)
 	if err != nil {
 		return nil, fmt.Errorf("turn %d response %d: %w", turn, ri+1, err)
 	}
@@ -196,7 +194,7 @@ func (p *Player) Respond(ctx context.Context, req Request) ([]Output, error) {
 		if call.RawArgs == "" {
 			var obj any = map[string]any{}
 			if call.Args != nil {
-				v, err := resolve(match.Normalize(call.Args), outs)
+				v, err := suite.ResolveRefs(match.Normalize(call.Args), outs)
 				if err != nil {
 					return nil, fmt.Errorf("turn %d: arguments of %s: %w", turn, call.Name, err)
 				}
@@ -309,75 +307,4 @@ func outputsByName(conv []Item) map[string][]any {
 		}
 	}
 	return out
-}
-
-// refRE is a scripted value that refers to an earlier tool output:
-// "${book_appointment.appointment_id}" (the latest output of that tool) or
-// "${book_appointment#1.appointment_id}" (its first output), for the ids
-// the agent generates at random.
-var refRE = regexp.MustCompile(`^\$\{([A-Za-z0-9_]+)(?:#([0-9]{1,3}))?\.([A-Za-z0-9_.]+)\}$`)
-
-// textRefRE finds ${tool.path} references inside scripted text.
-var textRefRE = regexp.MustCompile(`\$\{[A-Za-z0-9_]+(?:#[0-9]{1,3})?\.[A-Za-z0-9_.]+\}`)
-
-func resolveText(text string, outs map[string][]any) (string, error) {
-	var firstErr error
-	res := textRefRE.ReplaceAllStringFunc(text, func(ref string) string {
-		v, err := resolve(ref, outs)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			return ref
-		}
-		if s, ok := v.(string); ok {
-			return s
-		}
-		return match.Show(v)
-	})
-	return res, firstErr
-}
-
-func resolve(v any, outs map[string][]any) (any, error) {
-	switch x := v.(type) {
-	case string:
-		m := refRE.FindStringSubmatch(x)
-		if m == nil {
-			return x, nil
-		}
-		list := outs[m[1]]
-		n := len(list)
-		if m[2] != "" {
-			n, _ = strconv.Atoi(m[2])
-		}
-		if n < 1 || n > len(list) {
-			return nil, fmt.Errorf("%s refers to output %d of %s, but it returned %d output(s) so far", x, n, m[1], len(list))
-		}
-		got, ok := match.Lookup(list[n-1], m[3])
-		if !ok {
-			return nil, fmt.Errorf("%s: the output of %s has no %s: %s", x, m[1], m[3], match.Show(list[n-1]))
-		}
-		return got, nil
-	case map[string]any:
-		res := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := resolve(e, outs)
-			if err != nil {
-				return nil, err
-			}
-			res[k] = r
-		}
-		return res, nil
-	case []any:
-		res := make([]any, len(x))
-		for i, e := range x {
-			r, err := resolve(e, outs)
-			if err != nil {
-				return nil, err
-			}
-			res[i] = r
-		}
-		return res, nil
-	}
-	return v, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
-	"strconv"
 
 	"gitlab.com/acme/voice-agent/evals/match"
 
@@ -37,78 +35,6 @@ type scriptConv struct {
 	outputs map[string][]any
 }
 
-// refRE is a scripted argument that refers to an earlier tool output:
-// "${book_appointment.appointment_id}" (the latest output of that tool) or
-// "${book_appointment#1.appointment_id}" (its first output), for the ids
-// the agent generates at random.
-var refRE = regexp.MustCompile(`^\$\{([A-Za-z0-9_]+)(?:#([0-9]{1,3}))?\.([A-Za-z0-9_.]+)\}$`)
-
-// textRefRE finds ${tool.path} references inside scripted text.
-var textRefRE = regexp.MustCompile(`\$\{[A-Za-z0-9_]+(?:#[0-9]{1,3})?\.[A-Za-z0-9_.]+\}`)
-
-func (s *scriptConv) resolveText(text string) (string, error) {
-	var firstErr error
-	out := textRefRE.ReplaceAllStringFunc(text, func(ref string) string {
-		v, err := s.resolve(ref)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			return ref
-		}
-		if str, ok := v.(string); ok {
-			return str
-		}
-		return match.Show(v)
-	})
-	return out, firstErr
-}
-
-func (s *scriptConv) resolve(v any) (any, error) {
-	switch x := v.(type) {
-	case string:
-		m := refRE.FindStringSubmatch(x)
-		if m == nil {
-			return x, nil
-		}
-		outs := s.outputs[m[1]]
-		n := len(outs)
-		if m[2] != "" {
-			n, _ = strconv.Atoi(m[2])
-		}
-		if n < 1 || n > len(outs) {
-			return nil, fmt.Errorf("%s refers to output %d of %s, but it returned %d output(s) so far", x, n, m[1], len(outs))
-		}
-		out := outs[n-1]
-		got, ok := match.Lookup(out, m[3])
-		if !ok {
-			return nil, fmt.Errorf("%s: the output of %s has no %s: %s", x, m[1], m[3], match.Show(out))
-		}
-		return got, nil
-	case map[string]any:
-		res := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := s.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			res[k] = r
-		}
-		return res, nil
-	case []any:
-		res := make([]any, len(x))
-		for i, e := range x {
-			r, err := s.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			res[i] = r
-		}
-		return res, nil
-	}
-	return v, nil
-}
-
 func (s *scriptConv) Respond(ctx context.Context, in Input) (Response, error) {
 	if err := ctx.Err(); err != nil {
 		return Response{}, err
@@ -129,7 +55,7 @@ func (s *scriptConv) Respond(ctx context.Context, in Input) (Response, error) {
 	}
 	r := script[s.idx]
 	s.idx++
-	text, err := s.resolveText(r.Say)
+	text, err := suite.ResolveTextRefs(r.Say, s.outputs)
 	if err != nil {
 		return Response{}, fmt.Errorf("turn %d: %w", s.turn+1, err)
 	}
@@ -139,7 +65,7 @@ func (s *scriptConv) Respond(ctx context.Context, in Input) (Response, error) {
 		if call.RawArgs == "" {
 			var obj any = map[string]any{}
 			if call.Args != nil {
-				resolved, err := s.resolve(call.Args)
+				resolved, err := suite.ResolveRefs(call.Args, s.outputs)
 				if err != nil {
 					return Response{}, fmt.Errorf("turn %d: arguments of %s: %w", s.turn+1, call.Name, err)
 				}

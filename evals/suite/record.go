@@ -52,10 +52,15 @@ func setModel(turn *yaml.Node, responses []Response) error {
 	if turn.Kind != yaml.MappingNode {
 		return fmt.Errorf("turn is not a mapping")
 	}
-	// Drop an existing model key.
-	for i := 0; i+1 < len(turn.Content); i += 2 {
-		if turn.Content[i].Value == "model" {
-			turn.Content = append(turn.Content[:i], turn.Content[i+2:]...)
+	return setResponses(turn, "model", responses)
+}
+
+// setResponses replaces key of mapping with responses, put last; no
+// responses drop the key.
+func setResponses(mapping *yaml.Node, key string, responses []Response) error {
+	for i := 0; i+1 < len(mapping.Content); i += 2 {
+		if mapping.Content[i].Value == key {
+			mapping.Content = append(mapping.Content[:i], mapping.Content[i+2:]...)
 			break
 		}
 	}
@@ -66,8 +71,7 @@ func setModel(turn *yaml.Node, responses []Response) error {
 	if err := n.Encode(responses); err != nil {
 		return err
 	}
-	key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "model"}
-	turn.Content = append(turn.Content, key, &n)
+	mapping.Content = append(mapping.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, &n)
 	return nil
 }
 
@@ -189,20 +193,6 @@ func WriteGreetings(file string, greetings map[string][]Response) error {
 		if !ok {
 			return nil
 		}
-		for i := 0; i+1 < len(cn.Content); i += 2 {
-			if cn.Content[i].Value == "greeting" {
-				cn.Content = append(cn.Content[:i], cn.Content[i+2:]...)
-				break
-			}
-		}
-		if len(g) == 0 {
-			return nil
-		}
-		var n yaml.Node
-		if err := n.Encode(g); err != nil {
-			return err
-		}
-		setKey(cn, "greeting", &n)
-		return nil
+		return setResponses(cn, "greeting", g)
 	})
 }
