@@ -8,10 +8,14 @@ package deploy
 // the Dagger module's go.mod.
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"dagger/voice/gitops"
+	"dagger/voice/gittest"
 	fluxopv1 "github.com/controlplaneio-fluxcd/flux-operator/api/v1"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/stretchr/testify/assert"
@@ -27,7 +31,6 @@ import (
 
 	"gitlab.com/acme/voice-agent/deploy/internal/controlplane"
 	"gitlab.com/acme/voice-agent/deploy/internal/fluxapply"
-	"gitlab.com/acme/voice-agent/deploy/internal/gitserver"
 	"gitlab.com/acme/voice-agent/deploy/internal/resourceset"
 )
 
@@ -42,12 +45,25 @@ const (
 
 // deployRepo seeds a loopback deploy repository with voice/ and review/ as
 // the README says, and returns it.
-func deployRepo(t *testing.T) *gitserver.Server {
-	return gitserver.New(t, map[string]string{"voice": "voice", "review": "review"})
+// deployRepo serves a deploy repository holding this directory's voice/
+// and review/, as the README says to lay it out.
+func deployRepo(t *testing.T) *gittest.Server {
+	files := map[string]string{}
+	for _, dir := range []string{"voice", "review"} {
+		require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			files[filepath.ToSlash(path)] = string(data)
+			return err
+		}))
+	}
+	return gittest.New(t, files)
 }
 
-func repo(s *gitserver.Server) gitops.Repo {
-	return gitops.Repo{URL: s.URL, Auth: gitops.Auth{Token: gitserver.Token},
+func repo(s *gittest.Server) gitops.Repo {
+	return gitops.Repo{URL: s.URL, Auth: gitops.Auth{Token: gittest.Token},
 		Author: gitops.Author{Name: "Bump Bot", Email: "bump@example.com"}}
 }
 
@@ -97,7 +113,7 @@ func TestBumpReachesTheStatefulSet(t *testing.T) {
 	for _, d := range []string{digest1, digest2} {
 		res, err := gitops.Bump(ctx, gitops.BumpOptions{Repo: repo(srv), Path: "voice", Image: agent + "@" + d})
 		require.NoError(t, err)
-		require.Equal(t, srv.Head(t), res.Commit)
+		require.Equal(t, srv.Head(t, "main"), res.Commit)
 		rec, err := fluxapply.Reconcile(ctx, cl.Client, srv.Checkout(t, res.Commit), ks, inv, fluxapply.Options{Wait: notWorkload})
 		require.NoError(t, err)
 		inv = rec.Inventory

@@ -12,22 +12,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	xssh "golang.org/x/crypto/ssh"
+
+	"dagger/voice/gittest"
 )
 
 func TestTransportAuth(t *testing.T) {
-	a, _, err := transportAuth("https://gitlab.com/acme/deploy.git", Auth{Token: testToken})
+	a, _, err := transportAuth("https://gitlab.com/acme/deploy.git", Auth{Token: gittest.Token})
 	require.NoError(t, err)
 	basic, ok := a.(*githttp.BasicAuth)
 	require.True(t, ok)
 	assert.Equal(t, "oauth2", basic.Username)
-	assert.Equal(t, testToken, basic.Password)
-	assert.NotContains(t, basic.String(), testToken)
-	assert.NotContains(t, fmt.Sprintf("%v %+v", a, a), testToken)
+	assert.Equal(t, gittest.Token, basic.Password)
+	assert.NotContains(t, basic.String(), gittest.Token)
+	assert.NotContains(t, fmt.Sprintf("%v %+v", a, a), gittest.Token)
 
 	// A GitLab deploy token is sent with its own user name (deploy-repo --token-user).
-	a, _, err = transportAuth("https://gitlab.com/acme/deploy.git", Auth{Token: testToken, Username: "gitlab+deploy-token-7"})
+	a, _, err = transportAuth("https://gitlab.com/acme/deploy.git", Auth{Token: gittest.Token, Username: "gitlab+deploy-token-7"})
 	require.NoError(t, err)
-	assert.Equal(t, &githttp.BasicAuth{Username: "gitlab+deploy-token-7", Password: testToken}, a)
+	assert.Equal(t, &githttp.BasicAuth{Username: "gitlab+deploy-token-7", Password: gittest.Token}, a)
 
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"dagger/voice/gittest"
 )
 
 // BenchmarkBump: one bump (clone, edit, build, commit, push) on a deploy
@@ -16,13 +18,13 @@ import (
 func BenchmarkBump(b *testing.B) {
 	for _, commits := range []int{10, 10000} {
 		b.Run(fmt.Sprintf("commits=%d", commits), func(b *testing.B) {
-			srv := newGitServerWithHistory(b, deployFixture(0), commits-1)
-			require.Equal(b, fmt.Sprint(commits), gitBin(b, srv.bare, "rev-list", "--count", "main"))
+			srv := gittest.NewWithHistory(b, deployFixture(0), commits-1)
+			require.Equal(b, fmt.Sprint(commits), gittest.Git(b, srv.Bare, "rev-list", "--count", "main"))
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := range b.N {
 				res, err := Bump(ctx, BumpOptions{
-					Repo: srv.repo(testToken), Path: "voice",
+					Repo: repo(srv, gittest.Token), Path: "voice",
 					Image: agentRepo + "@" + digestN(i+1),
 				})
 				if err != nil || res.Commit == Unchanged {
@@ -41,7 +43,7 @@ func BenchmarkConcurrentBumps32(b *testing.B) {
 	var wall time.Duration
 	for range b.N {
 		b.StopTimer()
-		srv := newGitServer(b, deployFixture(n))
+		srv := gittest.New(b, deployFixture(n))
 		b.StartTimer()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -49,7 +51,7 @@ func BenchmarkConcurrentBumps32(b *testing.B) {
 		for i := range n {
 			wg.Go(func() {
 				res, err := Bump(context.Background(), BumpOptions{
-					Repo: srv.repo(testToken), Path: "voice", ImageName: fmt.Sprintf("img-%d", i),
+					Repo: repo(srv, gittest.Token), Path: "voice", ImageName: fmt.Sprintf("img-%d", i),
 					Image: fmt.Sprintf("registry.example.com/img-%d@%s", i, digestN(i+1)),
 				})
 				if err != nil {

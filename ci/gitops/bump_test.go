@@ -17,6 +17,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"dagger/voice/gittest"
 )
 
 func digestN(n int) string { return fmt.Sprintf("sha256:%064x", n) }
@@ -24,37 +26,37 @@ func digestN(n int) string { return fmt.Sprintf("sha256:%064x", n) }
 func TestBumpPushesOnceThenUnchanged(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	srv := newGitServer(t, deployFixture(0))
-	before := srv.head(t, "main")
+	srv := gittest.New(t, deployFixture(0))
+	before := srv.Head(t, "main")
 	ctx := context.Background()
 	opts := BumpOptions{
-		Repo: srv.repo(testToken), Path: "voice",
+		Repo: repo(srv, gittest.Token), Path: "voice",
 		Image:        agentRepo + "@" + testDigest,
 		SourceCommit: "abc123", PipelineURL: "https://gitlab.example.com/acme/voice-agent/-/pipelines/7",
 	}
 	res, err := Bump(ctx, opts)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Attempts)
-	assert.Equal(t, srv.head(t, "main"), res.Commit)
-	assert.Equal(t, before, gitBin(t, srv.bare, "rev-parse", "main~1"), "one commit on top of the old head")
+	assert.Equal(t, srv.Head(t, "main"), res.Commit)
+	assert.Equal(t, before, gittest.Git(t, srv.Bare, "rev-parse", "main~1"), "one commit on top of the old head")
 	assert.Contains(t, res.Diff, "-    newTag: v1.0.0")
 	assert.Contains(t, res.Diff, "+    digest: "+testDigest)
-	got := srv.file(t, "main", "voice/kustomization.yaml")
+	got := srv.File(t, "main", "voice/kustomization.yaml")
 	assert.Contains(t, got, "# bumped by CI", "comments kept")
 	assert.Contains(t, got, "digest: "+testDigest)
-	msg := gitBin(t, srv.bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
+	msg := gittest.Git(t, srv.Bare, "log", "-1", "--format=%an <%ae>%n%B", "main")
 	assert.Contains(t, msg, "Bump Bot <bump@example.com>")
 	assert.Contains(t, msg, "Source-Commit: abc123\n")
 	assert.Contains(t, msg, "Pipeline: https://gitlab.example.com/acme/voice-agent/-/pipelines/7")
 	assert.Contains(t, msg, "Image: "+agentRepo+"@"+testDigest)
 
 	// The same bump again: no commit.
-	refs := srv.refs(t)
+	refs := srv.Refs(t)
 	res, err = Bump(ctx, opts)
 	require.NoError(t, err)
 	assert.Equal(t, Unchanged, res.Commit)
 	assert.Empty(t, res.Diff)
-	assert.Equal(t, refs, srv.refs(t))
+	assert.Equal(t, refs, srv.Refs(t))
 
 	// Every checkout was removed.
 	left, err := os.ReadDir(tmp)
@@ -67,7 +69,7 @@ func TestBumpPushesOnceThenUnchanged(t *testing.T) {
 // "voice-agent"; the bump finds the entry by the repository's last path
 // element (or as the only entry) and says which one it changed.
 func TestBumpMatchesTheEntryWithoutImageName(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
+	srv := gittest.New(t, deployFixture(0))
 	ctx := context.Background()
 	for _, tt := range []struct {
 		image, rule string
@@ -78,35 +80,35 @@ func TestBumpMatchesTheEntryWithoutImageName(t *testing.T) {
 		// finds it by that and changes nothing.
 		{"registry.example.com/acme/voice@" + digestN(2), "repository"},
 	} {
-		res, err := Bump(ctx, BumpOptions{Repo: srv.repo(testToken), Path: "voice", Image: tt.image})
+		res, err := Bump(ctx, BumpOptions{Repo: repo(srv, gittest.Token), Path: "voice", Image: tt.image})
 		require.NoError(t, err, tt.image)
 		assert.Equal(t, Match{Index: 0, Name: "voice-agent", Rule: tt.rule}, res.Entry, tt.image)
 		ref, _, _ := strings.Cut(tt.image, "@")
-		got := srv.file(t, "main", "voice/kustomization.yaml")
+		got := srv.File(t, "main", "voice/kustomization.yaml")
 		assert.Contains(t, got, "  - name: voice-agent\n    newName: "+ref+"\n", "the entry keeps its name and points at the new repository")
 	}
 	// Two entries and no rule that singles one out: refused, naming the fix.
-	_, err := Bump(ctx, BumpOptions{Repo: srv.repo(testToken), Path: "two", Image: "registry.example.com/acme/voice@" + digestN(3)})
+	_, err := Bump(ctx, BumpOptions{Repo: repo(srv, gittest.Token), Path: "two", Image: "registry.example.com/acme/voice@" + digestN(3)})
 	require.ErrorContains(t, err, "is not listed")
 	assert.ErrorContains(t, err, "--image-name")
 }
 
 func TestBumpDryRunPushesNothing(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
-	refs := srv.refs(t)
+	srv := gittest.New(t, deployFixture(0))
+	refs := srv.Refs(t)
 	res, err := Bump(context.Background(), BumpOptions{
-		Repo: srv.repo(testToken), Path: "voice", Image: agentRepo + "@" + testDigest, DryRun: true,
+		Repo: repo(srv, gittest.Token), Path: "voice", Image: agentRepo + "@" + testDigest, DryRun: true,
 	})
 	require.NoError(t, err)
 	assert.Contains(t, res.Diff, "+    digest: "+testDigest)
 	assert.NotEqual(t, Unchanged, res.Commit)
-	assert.Equal(t, refs, srv.refs(t))
+	assert.Equal(t, refs, srv.Refs(t))
 }
 
 // TestBumpBadInputLeavesRemoteUnchanged: every refused bump names the
 // problem, never contains the token, and leaves every ref where it was.
 func TestBumpBadInputLeavesRemoteUnchanged(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
+	srv := gittest.New(t, deployFixture(0))
 	good := agentRepo + "@" + testDigest
 	cases := []struct {
 		name string
@@ -121,23 +123,23 @@ func TestBumpBadInputLeavesRemoteUnchanged(t *testing.T) {
 		{"invalid reference", BumpOptions{Path: "voice", Image: "Not A Ref"}, "not a valid"},
 		{"missing branch", BumpOptions{Path: "voice", Image: good, Repo: Repo{Branch: "release"}}, `branch "release" does not exist`},
 		{"does not build", BumpOptions{Path: "broken", Image: good, ImageName: "voice-agent"}, "does not build"},
-		{"wrong token", BumpOptions{Path: "voice", Image: good, Repo: Repo{Auth: Auth{Token: testToken + "-revoked"}}}, "authentication to"},
+		{"wrong token", BumpOptions{Path: "voice", Image: good, Repo: Repo{Auth: Auth{Token: gittest.Token + "-revoked"}}}, "authentication to"},
 		{"no token", BumpOptions{Path: "voice", Image: good, Repo: Repo{Auth: Auth{Token: ""}}}, "authentication to"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := srv.refs(t)
+			before := srv.Refs(t)
 			o := c.opts
 			o.Repo.URL = srv.URL
 			if o.Repo.Auth.Token == "" && c.name != "no token" {
-				o.Repo.Auth.Token = testToken
+				o.Repo.Auth.Token = gittest.Token
 			}
 			_, err := Bump(context.Background(), o)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
-			assert.NotContains(t, err.Error(), testToken)
-			assert.NotContains(t, fmt.Sprintf("%+v %#v", err, err), testToken)
-			assert.Equal(t, before, srv.refs(t))
+			assert.NotContains(t, err.Error(), gittest.Token)
+			assert.NotContains(t, fmt.Sprintf("%+v %#v", err, err), gittest.Token)
+			assert.Equal(t, before, srv.Refs(t))
 		})
 	}
 }
@@ -146,13 +148,13 @@ func TestBumpBadInputLeavesRemoteUnchanged(t *testing.T) {
 // our clone and our push; go-git refuses the non-fast-forward push, Apply
 // starts over on the new head and lands on top of it.
 func TestApplyRetriesWhenTheBranchMoves(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
+	srv := gittest.New(t, deployFixture(0))
 	calls := 0
-	res, err := Apply(context.Background(), srv.repo(testToken), Change{
+	res, err := Apply(context.Background(), repo(srv, gittest.Token), Change{
 		Edit: func(_ context.Context, dir string) error {
 			calls++
 			if calls == 1 {
-				srv.pushCommit(t, "main", "other/file.txt", "competitor\n")
+				srv.PushCommit(t, "main", "other/file.txt", "competitor\n")
 			}
 			return os.WriteFile(dir+"/voice/NOTES", []byte("ours\n"), 0o644)
 		},
@@ -161,23 +163,23 @@ func TestApplyRetriesWhenTheBranchMoves(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 2, res.Attempts)
-	assert.Equal(t, srv.head(t, "main"), res.Commit)
-	assert.Equal(t, "competitor", srv.file(t, "main", "other/file.txt"), "competing commit kept")
-	assert.Equal(t, "ours", srv.file(t, "main", "voice/NOTES"))
-	assert.Equal(t, "0", gitBin(t, srv.bare, "rev-list", "--count", "--merges", "main"))
+	assert.Equal(t, srv.Head(t, "main"), res.Commit)
+	assert.Equal(t, "competitor", srv.File(t, "main", "other/file.txt"), "competing commit kept")
+	assert.Equal(t, "ours", srv.File(t, "main", "voice/NOTES"))
+	assert.Equal(t, "0", gittest.Git(t, srv.Bare, "rev-list", "--count", "--merges", "main"))
 }
 
 // TestServerSideNonFastForwardIsRecognised: the server's
 // receive.denyNonFastForwards rejection (seen when go-git's own check is
 // bypassed) is classified as a rejected push, and the ref is untouched.
 func TestServerSideNonFastForwardIsRecognised(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
+	srv := gittest.New(t, deployFixture(0))
 	dir := t.TempDir()
-	auth := &githttp.BasicAuth{Username: testUser, Password: testToken}
+	auth := &githttp.BasicAuth{Username: gittest.User, Password: gittest.Token}
 	r, err := git.PlainClone(dir, false, &git.CloneOptions{URL: srv.URL, Auth: auth, Depth: 1, SingleBranch: true})
 	require.NoError(t, err)
-	srv.pushCommit(t, "main", "x.txt", "moved\n")
-	before := srv.refs(t)
+	srv.PushCommit(t, "main", "x.txt", "moved\n")
+	before := srv.Refs(t)
 	wt, err := r.Worktree()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(dir+"/y.txt", []byte("y"), 0o644))
@@ -191,7 +193,7 @@ func TestServerSideNonFastForwardIsRecognised(t *testing.T) {
 	err = r.Push(&git.PushOptions{Auth: auth, Force: true, RefSpecs: []config.RefSpec{"refs/heads/main:refs/heads/main"}})
 	require.Error(t, err)
 	assert.True(t, IsPushRejected(err), "not classified: %v", err)
-	assert.Equal(t, before, srv.refs(t))
+	assert.Equal(t, before, srv.Refs(t))
 
 	assert.True(t, IsPushRejected(fmt.Errorf("non-fast-forward update: refs/heads/main")), "go-git client-side string")
 	assert.False(t, IsPushRejected(fmt.Errorf("authentication required")))
@@ -205,14 +207,14 @@ func TestConcurrentBumps(t *testing.T) {
 		t.Skip("32 concurrent clones and pushes")
 	}
 	const distinct, same = 24, 8
-	srv := newGitServer(t, deployFixture(distinct))
-	start := srv.head(t, "main")
+	srv := gittest.New(t, deployFixture(distinct))
+	start := srv.Head(t, "main")
 	results := make([]BumpResult, distinct+same)
 	errs := make([]error, distinct+same)
 	var wg sync.WaitGroup
 	for i := range distinct + same {
 		wg.Go(func() {
-			o := BumpOptions{Repo: srv.repo(testToken), Path: "voice"}
+			o := BumpOptions{Repo: repo(srv, gittest.Token), Path: "voice"}
 			if i < distinct {
 				o.ImageName = fmt.Sprintf("img-%d", i)
 				o.Image = fmt.Sprintf("registry.example.com/img-%d@%s", i, digestN(i+1))
@@ -236,7 +238,7 @@ func TestConcurrentBumps(t *testing.T) {
 			sameCommits[r.Commit] = true
 		}
 		// No lost update: every pushed commit is in main's history.
-		gitBin(t, srv.bare, "merge-base", "--is-ancestor", r.Commit, "main")
+		gittest.Git(t, srv.Bare, "merge-base", "--is-ancestor", r.Commit, "main")
 	}
 	t.Logf("32 concurrent bumps: %d attempts in total", attempts)
 	// The repeated bump lands once: the others find it in place, or built
@@ -244,10 +246,10 @@ func TestConcurrentBumps(t *testing.T) {
 	// nothing new.
 	assert.Len(t, commits, distinct+1)
 	assert.Len(t, sameCommits, 1)
-	assert.Equal(t, fmt.Sprint(distinct+1), gitBin(t, srv.bare, "rev-list", "--count", start+"..main"))
-	assert.Equal(t, "0", gitBin(t, srv.bare, "rev-list", "--count", "--merges", "main"), "linear history")
-	gitBin(t, srv.bare, "merge-base", "--is-ancestor", start, "main")
-	k := srv.file(t, "main", "voice/kustomization.yaml")
+	assert.Equal(t, fmt.Sprint(distinct+1), gittest.Git(t, srv.Bare, "rev-list", "--count", start+"..main"))
+	assert.Equal(t, "0", gittest.Git(t, srv.Bare, "rev-list", "--count", "--merges", "main"), "linear history")
+	gittest.Git(t, srv.Bare, "merge-base", "--is-ancestor", start, "main")
+	k := srv.File(t, "main", "voice/kustomization.yaml")
 	for i := range distinct {
 		assert.Contains(t, k, "newName: "+fmt.Sprintf("registry.example.com/img-%d", i))
 		assert.Contains(t, k, "digest: "+digestN(i+1))
@@ -266,7 +268,7 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.EscapedPath()+"?"+r.URL.RawQuery)
-	if r.Header.Get("PRIVATE-TOKEN") != testToken {
+	if r.Header.Get("PRIVATE-TOKEN") != gittest.Token {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"message":"401 Unauthorized"}`))
 		return
@@ -318,21 +320,21 @@ func (f *fakeGitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestBumpMergeRequestMode(t *testing.T) {
-	srv := newGitServer(t, deployFixture(0))
+	srv := gittest.New(t, deployFixture(0))
 	gl := &fakeGitLab{}
 	api := httptest.NewServer(gl)
 	defer api.Close()
-	main := srv.head(t, "main")
+	main := srv.Head(t, "main")
 	opts := BumpOptions{
-		Repo: srv.repo(testToken), Path: "voice", Image: agentRepo + "@" + testDigest,
+		Repo: repo(srv, gittest.Token), Path: "voice", Image: agentRepo + "@" + testDigest,
 		MergeRequest: &MergeRequestOptions{APIURL: api.URL + "/api/v4", Project: "acme/deploy"},
 	}
 	res, err := Bump(context.Background(), opts)
 	require.NoError(t, err)
 	branch := "bump/voice-agent-0123456789ab"
 	assert.Equal(t, branch, res.Branch)
-	assert.Equal(t, res.Commit, srv.head(t, branch))
-	assert.Equal(t, main, srv.head(t, "main"), "main untouched in merge-request mode")
+	assert.Equal(t, res.Commit, srv.Head(t, branch))
+	assert.Equal(t, main, srv.Head(t, "main"), "main untouched in merge-request mode")
 	require.NotNil(t, res.MergeRequest)
 	assert.True(t, res.MergeRequest.Created)
 	assert.Equal(t, 1, res.MergeRequest.IID)
@@ -342,7 +344,7 @@ func TestBumpMergeRequestMode(t *testing.T) {
 	assert.Contains(t, gl.mrs[0]["description"], testDigest)
 
 	// Again: the branch already has the change; the open MR is updated.
-	refs := srv.refs(t)
+	refs := srv.Refs(t)
 	res, err = Bump(context.Background(), opts)
 	require.NoError(t, err)
 	assert.Equal(t, Unchanged, res.Commit)
@@ -350,17 +352,17 @@ func TestBumpMergeRequestMode(t *testing.T) {
 	assert.False(t, res.MergeRequest.Created)
 	assert.Equal(t, 1, res.MergeRequest.IID)
 	assert.Len(t, gl.mrs, 1)
-	assert.Equal(t, refs, srv.refs(t))
+	assert.Equal(t, refs, srv.Refs(t))
 	assert.Contains(t, gl.requests[len(gl.requests)-1], "PUT /api/v4/projects/acme%2Fdeploy/merge_requests/1")
 
 	// A bad API token: the branch is pushed, the error says what failed and
 	// does not contain the token.
 	opts.Image = agentRepo + "@" + digestN(9)
-	opts.MergeRequest.Token = "wrong-" + testToken
+	opts.MergeRequest.Token = "wrong-" + gittest.Token
 	_, err = Bump(context.Background(), opts)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "HTTP 401")
-	assert.NotContains(t, err.Error(), testToken)
+	assert.NotContains(t, err.Error(), gittest.Token)
 }
 
 func TestGitLabDefaultsFromRepoURL(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"dagger/voice/gittest"
 )
 
 const ingressYAML = `apiVersion: networking.k8s.io/v1
@@ -77,10 +79,10 @@ resources: [namespace.yaml]
 `
 
 // buildRemote checks out the remote's main branch and builds dir with krusty.
-func buildRemote(t *testing.T, srv *gitServer, dir string) string {
+func buildRemote(t *testing.T, srv *gittest.Server, dir string) string {
 	t.Helper()
 	work := t.TempDir()
-	gitBin(t, work, "clone", "-q", srv.bare, ".")
+	gittest.Git(t, work, "clone", "-q", srv.Bare, ".")
 	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(work, dir))
 	require.NoError(t, err)
 	out, err := m.AsYaml()
@@ -89,17 +91,17 @@ func buildRemote(t *testing.T, srv *gitServer, dir string) string {
 }
 
 func TestReviewLifecycle(t *testing.T) {
-	srv := newGitServer(t, reviewFixture())
+	srv := gittest.New(t, reviewFixture())
 	ctx := context.Background()
 	review := func(mr int) ReviewOptions {
-		return ReviewOptions{Repo: srv.repo(testToken), MR: mr, Image: agentRepo + "@" + testDigest, Domain: "review.example.com", PipelineURL: "https://ci/p/1"}
+		return ReviewOptions{Repo: repo(srv, gittest.Token), MR: mr, Image: agentRepo + "@" + testDigest, Domain: "review.example.com", PipelineURL: "https://ci/p/1"}
 	}
 
 	res, err := Review(ctx, review(42))
 	require.NoError(t, err)
 	assert.Equal(t, "review/mr-42", res.Overlay)
 	assert.Equal(t, "mr-42.review.example.com", res.Host)
-	assert.Equal(t, srv.head(t, "main"), res.Commit)
+	assert.Equal(t, srv.Head(t, "main"), res.Commit)
 	out := buildRemote(t, srv, "review")
 	assert.Contains(t, out, "name: mr-42-voice-agent")
 	assert.Contains(t, out, "host: mr-42.review.example.com")
@@ -114,11 +116,11 @@ func TestReviewLifecycle(t *testing.T) {
 	assert.NotContains(t, out, "voice.example.com")
 
 	// Idempotent.
-	refs := srv.refs(t)
+	refs := srv.Refs(t)
 	res, err = Review(ctx, review(42))
 	require.NoError(t, err)
 	assert.Equal(t, Unchanged, res.Commit)
-	assert.Equal(t, refs, srv.refs(t))
+	assert.Equal(t, refs, srv.Refs(t))
 
 	// Two more review apps at once.
 	var wg sync.WaitGroup
@@ -129,48 +131,48 @@ func TestReviewLifecycle(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	agg := srv.file(t, "main", "review/kustomization.yaml")
+	agg := srv.File(t, "main", "review/kustomization.yaml")
 	assert.Contains(t, agg, "- mr-42\n- mr-43\n- mr-44")
-	mr43 := srv.file(t, "main", "review/mr-43/kustomization.yaml")
+	mr43 := srv.File(t, "main", "review/mr-43/kustomization.yaml")
 
 	// Stop 42: its overlay and entry go, the others stay byte for byte.
-	res, err = StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: 42})
+	res, err = StopReview(ctx, ReviewOptions{Repo: repo(srv, gittest.Token), MR: 42})
 	require.NoError(t, err)
 	assert.NotEqual(t, Unchanged, res.Commit)
 	assert.Contains(t, res.Diff, "-namePrefix: mr-42-")
-	assert.Equal(t, mr43, srv.file(t, "main", "review/mr-43/kustomization.yaml"))
-	agg = srv.file(t, "main", "review/kustomization.yaml")
+	assert.Equal(t, mr43, srv.File(t, "main", "review/mr-43/kustomization.yaml"))
+	agg = srv.File(t, "main", "review/kustomization.yaml")
 	assert.NotContains(t, agg, "mr-42")
 	assert.Contains(t, agg, "resources:\n- mr-43\n- mr-44")
 	assert.Contains(t, agg, "# Review apps", "header comment kept")
-	ls := gitBin(t, srv.bare, "ls-tree", "--name-only", "main", "review/")
+	ls := gittest.Git(t, srv.Bare, "ls-tree", "--name-only", "main", "review/")
 	assert.NotContains(t, ls, "mr-42")
 	out = buildRemote(t, srv, "review")
 	assert.NotContains(t, out, "mr-42")
 	assert.Contains(t, out, "name: mr-44-voice-agent")
 
 	// Stopping again changes nothing.
-	refs = srv.refs(t)
-	res, err = StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: 42})
+	refs = srv.Refs(t)
+	res, err = StopReview(ctx, ReviewOptions{Repo: repo(srv, gittest.Token), MR: 42})
 	require.NoError(t, err)
 	assert.Equal(t, Unchanged, res.Commit)
-	assert.Equal(t, refs, srv.refs(t))
+	assert.Equal(t, refs, srv.Refs(t))
 
 	// Stop the rest: the aggregate stays and builds empty.
 	for _, mr := range []int{43, 44} {
-		_, err := StopReview(ctx, ReviewOptions{Repo: srv.repo(testToken), MR: mr})
+		_, err := StopReview(ctx, ReviewOptions{Repo: repo(srv, gittest.Token), MR: mr})
 		require.NoError(t, err)
 	}
-	assert.Contains(t, srv.file(t, "main", "review/kustomization.yaml"), "resources: []")
+	assert.Contains(t, srv.File(t, "main", "review/kustomization.yaml"), "resources: []")
 	assert.Empty(t, strings.TrimSpace(buildRemote(t, srv, "review")))
 }
 
 // TestReviewWithoutIngress: a base without Ingress gets one for its first
 // Service, renamed with the review's prefix.
 func TestReviewWithoutIngress(t *testing.T) {
-	srv := newGitServer(t, reviewFixture())
+	srv := gittest.New(t, reviewFixture())
 	res, err := Review(context.Background(), ReviewOptions{
-		Repo: srv.repo(testToken), MR: 7, Base: "plain", Dir: "apps/review",
+		Repo: repo(srv, gittest.Token), MR: 7, Base: "plain", Dir: "apps/review",
 		Image: "registry.gitlab.com/acme/voice-agent@" + testDigest, Domain: "Review.Example.com.",
 	})
 	require.NoError(t, err)
@@ -181,12 +183,12 @@ func TestReviewWithoutIngress(t *testing.T) {
 	assert.Contains(t, out, "host: mr-7.review.example.com")
 	// The base used "voice-agent": the overlay renames it to the MR's image.
 	assert.Contains(t, out, "image: registry.gitlab.com/acme/voice-agent@"+testDigest)
-	k := srv.file(t, "main", "apps/review/mr-7/kustomization.yaml")
+	k := srv.File(t, "main", "apps/review/mr-7/kustomization.yaml")
 	assert.Contains(t, k, "- ../../../plain")
 }
 
 func TestReviewBadInputLeavesRemoteUnchanged(t *testing.T) {
-	srv := newGitServer(t, reviewFixture())
+	srv := gittest.New(t, reviewFixture())
 	good := ReviewOptions{MR: 5, Image: agentRepo + "@" + testDigest, Domain: "review.example.com"}
 	cases := []struct {
 		name   string
@@ -200,19 +202,19 @@ func TestReviewBadInputLeavesRemoteUnchanged(t *testing.T) {
 		{"no base", func(o *ReviewOptions) { o.Base = "nothing" }, `path "nothing" is not a directory`},
 		{"base does not build", func(o *ReviewOptions) { o.Base = "broken" }, "does not build"},
 		{"dir contains base", func(o *ReviewOptions) { o.Dir = "." }, "must not contain the base"},
-		{"wrong token", func(o *ReviewOptions) { o.Repo.Auth.Token = "nope-" + testToken }, "authentication to"},
+		{"wrong token", func(o *ReviewOptions) { o.Repo.Auth.Token = "nope-" + gittest.Token }, "authentication to"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			o := good
-			o.Repo = srv.repo(testToken)
+			o.Repo = repo(srv, gittest.Token)
 			c.mutate(&o)
-			before := srv.refs(t)
+			before := srv.Refs(t)
 			_, err := Review(context.Background(), o)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
-			assert.NotContains(t, err.Error(), testToken)
-			assert.Equal(t, before, srv.refs(t))
+			assert.NotContains(t, err.Error(), gittest.Token)
+			assert.Equal(t, before, srv.Refs(t))
 		})
 	}
 }
@@ -273,12 +275,12 @@ func TestReviewNeedsTheNamespaceComponent(t *testing.T) {
 	files := reviewFixture()
 	delete(files, "review/namespace/kustomization.yaml")
 	delete(files, "review/namespace/namespace.yaml")
-	srv := newGitServer(t, files)
-	before := srv.refs(t)
+	srv := gittest.New(t, files)
+	before := srv.Refs(t)
 	_, err := Review(context.Background(), ReviewOptions{
-		Repo: srv.repo(testToken), MR: 9, Image: agentRepo + "@" + testDigest, Domain: "review.example.com",
+		Repo: repo(srv, gittest.Token), MR: 9, Image: agentRepo + "@" + testDigest, Domain: "review.example.com",
 	})
 	require.ErrorContains(t, err, "review/namespace/kustomization.yaml")
 	assert.ErrorContains(t, err, "copy deploy/review/namespace")
-	assert.Equal(t, before, srv.refs(t))
+	assert.Equal(t, before, srv.Refs(t))
 }
