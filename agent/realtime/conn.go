@@ -10,9 +10,10 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 )
 
-// Conn is a Realtime WebSocket connection. Send and Next may be used from
+// Conn is a Realtime WebSocket connection. Send and NextEvent may be used from
 // different goroutines; Send is safe for concurrent use.
 type Conn struct {
 	ws *websocket.Conn
@@ -54,7 +55,7 @@ func (e *DialError) Error() string {
 func (e *DialError) Unwrap() error { return e.Err }
 
 // Send writes one client event as a JSON text message.
-func (c *Conn) Send(ctx context.Context, ev any) error {
+func (c *Conn) Send(ctx context.Context, ev oarealtime.RealtimeClientEventUnionParam) error {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("realtime: encode %s: %w", ClientEventType(ev), err)
@@ -68,24 +69,6 @@ func (c *Conn) Send(ctx context.Context, ev any) error {
 // ErrClosed is returned by Next when the peer closed the connection
 // normally (for a call: the call ended).
 var ErrClosed = errors.New("realtime: connection closed")
-
-// Next reads the next server event. Events that fail to parse are returned
-// as errors wrapping ErrBadEvent; the connection stays usable.
-func (c *Conn) Next(ctx context.Context) (ServerEvent, error) {
-	_, data, err := c.ws.Read(ctx)
-	if err != nil {
-		switch websocket.CloseStatus(err) {
-		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-			return ServerEvent{}, ErrClosed
-		}
-		return ServerEvent{}, fmt.Errorf("realtime: read: %w", err)
-	}
-	ev, err := ParseServerEvent(data)
-	if err != nil {
-		return ServerEvent{}, fmt.Errorf("%w: %w", ErrBadEvent, err)
-	}
-	return ev, nil
-}
 
 // ErrBadEvent marks a malformed server event.
 var ErrBadEvent = errors.New("realtime: malformed server event")

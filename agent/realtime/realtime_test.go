@@ -21,50 +21,67 @@ import (
 	"gitlab.com/acme/voice-agent/agent/session"
 )
 
-func TestParseServerEvent(t *testing.T) {
-	ev, err := realtime.ParseServerEvent([]byte(`{"type":"response.function_call_arguments.done","event_id":"event_1","response_id":"resp_1","item_id":"item_1","output_index":0,"call_id":"call_1","name":"end_call","arguments":"{}"}`))
-	require.NoError(t, err)
-	assert.Equal(t, "call_1", ev.CallID)
-	assert.Equal(t, "end_call", ev.Name)
-	assert.Equal(t, "{}", ev.Arguments)
-
-	ev, err = realtime.ParseServerEvent([]byte(`{"type":"response.done","event_id":"e","response":{"id":"resp_1","status":"completed","output":[
+// ParseEvent takes any JSON object with a string "type" and leaves the
+// rest to the SDK's event structs; anything else is ErrBadEvent.
+func TestParseEvent(t *testing.T) {
+	ev, err := realtime.ParseEvent([]byte(` {"type":"response.done","event_id":"e","response":{"id":"resp_1","status":"completed","output":[
 		{"id":"i1","type":"message","role":"assistant","content":[{"type":"output_audio","transcript":"hi"}]},
-		{"id":"i2","type":"function_call","call_id":"call_2","name":"check_availability","arguments":"{\"date\":\"2026-12-01\"}"}]}}`))
+		{"id":"i2","type":"function_call","call_id":"call_2","name":"check_availability","arguments":"{\"date\":\"2026-12-01\"}"}],
+		"usage":{"total_tokens":30,"input_tokens":20,"output_tokens":10}}}`))
 	require.NoError(t, err)
-	assert.Nil(t, ev.Response.Usage)
-	calls := ev.FunctionCalls()
-	require.Len(t, calls, 1)
-	assert.Equal(t, "call_2", calls[0].CallID)
+	assert.Equal(t, realtime.EventResponseDone, ev.Type)
+	var done oarealtime.ResponseDoneEvent
+	require.NoError(t, ev.Decode(&done))
+	assert.Equal(t, oarealtime.RealtimeResponseStatusCompleted, done.Response.Status)
+	assert.Equal(t, int64(30), done.Response.Usage.TotalTokens)
+	require.Len(t, done.Response.Output, 2)
+	fc, ok := done.Response.Output[1].AsAny().(oarealtime.RealtimeConversationItemFunctionCall)
+	require.True(t, ok, "the second item is a function call")
+	assert.Equal(t, "call_2", fc.CallID)
 
-	ev, err = realtime.ParseServerEvent([]byte(`{"type":"response.done","response":{"id":"r","status":"completed","output":[],"usage":{"total_tokens":30,"input_tokens":20,"output_tokens":10}}}`))
+	ev, err = realtime.ParseEvent([]byte(`{"type":"error","event_id":"e","error":{"type":"invalid_request_error","code":"invalid_value","message":"bad","param":"session.tools","event_id":"c1"}}`))
 	require.NoError(t, err)
-	assert.Equal(t, &realtime.Usage{TotalTokens: 30, InputTokens: 20, OutputTokens: 10}, ev.Response.Usage)
+	var e oarealtime.RealtimeErrorEvent
+	require.NoError(t, ev.Decode(&e))
+	assert.Equal(t, "invalid_value", e.Error.Code)
+	assert.Equal(t, "c1", e.Error.EventID)
 
-	ev, err = realtime.ParseServerEvent([]byte(`{"type":"error","event_id":"e","error":{"type":"invalid_request_error","code":"invalid_value","message":"bad","param":"session.tools","event_id":"c1"}}`))
-	require.NoError(t, err)
-	assert.EqualError(t, ev.Error, "realtime: invalid_request_error (invalid_value): bad")
-
-	for _, bad := range []string{``, `[]`, `"x"`, `{}`, `{"type":""}`, `{"type":"error"}`, `{"type":"response.function_call_arguments.done","name":"x"}`, `{"type":1}`, `{"type":"x"`} {
-		_, err := realtime.ParseServerEvent([]byte(bad))
-		assert.Error(t, err, bad)
+	for _, bad := range []string{``, ` `, `[]`, `"x"`, `{}`, `{"type":""}`, `{"type":1}`, `{"type":"x"`, `null`} {
+		_, err := realtime.ParseEvent([]byte(bad))
+		assert.ErrorIs(t, err, realtime.ErrBadEvent, bad)
 	}
+	_, err = realtime.ParseEvent([]byte(`{"type":"x","pad":"` + strings.Repeat("a", realtime.MaxEventBytes) + `"}`))
+	assert.ErrorIs(t, err, realtime.ErrBadEvent, "an event over the size limit")
 }
 
-func TestClientEventsEncodeDocumentedShapes(t *testing.T) {
-	for _, tc := range []struct {
-		ev   any
-		want string
-	}{
-		{realtime.NewFunctionCallOutput("call_1", `{"ok":true}`), `{"type":"conversation.item.create","item":{"type":"function_call_output","call_id":"call_1","output":"{\"ok\":true}"}}`},
-		{realtime.NewResponseCreate(), `{"type":"response.create"}`},
-		{realtime.NewUserText("hello"), `{"type":"conversation.item.create","item":{"type":"message","role":"user","content":[{"type":"input_text","text":"hello"}]}}`},
-		{realtime.NewSessionUpdate(map[string]any{"type": "realtime"}), `{"type":"session.update","session":{"type":"realtime"}}`},
+// Server events come from the network: ParseEvent never panics, and what
+// it accepts is a JSON object with a non-empty string type.
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"session.created","event_id":"e","session":{"type":"realtime"}}`,
+		`{"type":"response.done","response":{"output":[{"type":"function_call","call_id":"c","name":"n"}]}}`,
+		`{"type":"error","error":{"type":"server_error","message":"m"}}`,
+		`{"type":"response.output_text.delta","delta":"\u0000"}`,
+		`{"type":""}`, `[]`, `nul`, ` {"type":"x"} `, `{"type":"a","type":"b"}`,
 	} {
-		b, err := json.Marshal(tc.ev)
-		require.NoError(t, err)
-		assert.JSONEq(t, tc.want, string(b))
+		f.Add([]byte(s))
 	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := realtime.ParseEvent(data)
+		if err != nil {
+			if !errors.Is(err, realtime.ErrBadEvent) {
+				t.Fatalf("error does not wrap ErrBadEvent: %v", err)
+			}
+			return
+		}
+		if ev.Type == "" {
+			t.Fatal("accepted an event without a type")
+		}
+		var m map[string]any
+		if json.Unmarshal(ev.Raw, &m) != nil {
+			t.Fatalf("accepted %q, which is not a JSON object", ev.Raw)
+		}
+	})
 }
 
 func TestURLs(t *testing.T) {
@@ -81,7 +98,7 @@ func TestURLs(t *testing.T) {
 	assert.ErrorContains(t, err, "scheme")
 }
 
-// A real WebSocket server on loopback: Dial authenticates, Send and Next
+// A real WebSocket server on loopback: Dial authenticates, Send and NextEvent
 // round-trip, malformed events are reported without killing the
 // connection, and a normal close is ErrClosed.
 func TestConnRoundTrip(t *testing.T) {
@@ -120,13 +137,15 @@ func TestConnRoundTrip(t *testing.T) {
 	conn, err := realtime.Dial(ctx, wsURL, "k")
 	require.NoError(t, err)
 	defer conn.CloseNow()
-	require.NoError(t, conn.Send(ctx, realtime.NewResponseCreate()))
-	_, err = conn.Next(ctx)
+	require.NoError(t, conn.Send(ctx, realtime.ResponseCreateEvent("e1", "")))
+	_, err = conn.NextEvent(ctx)
 	require.ErrorIs(t, err, realtime.ErrBadEvent)
-	ev, err := conn.Next(ctx)
+	ev, err := conn.NextEvent(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, "response.create", ev.Delta, "the server saw our event")
-	_, err = conn.Next(ctx)
+	var delta oarealtime.ResponseTextDeltaEvent
+	require.NoError(t, ev.Decode(&delta))
+	assert.Equal(t, "response.create", delta.Delta, "the server saw our event")
+	_, err = conn.NextEvent(ctx)
 	require.ErrorIs(t, err, realtime.ErrClosed)
 }
 
@@ -173,36 +192,10 @@ func TestCallsAgainstLoopbackAPI(t *testing.T) {
 	assert.Equal(t, "invalid_api_key", apiErr.Code)
 }
 
-func FuzzParseServerEvent(f *testing.F) {
-	for _, s := range []string{
-		`{"type":"session.created","event_id":"e","session":{"type":"realtime"}}`,
-		`{"type":"response.function_call_arguments.done","call_id":"c","name":"n","arguments":"{}"}`,
-		`{"type":"response.done","response":{"output":[{"type":"function_call","call_id":"c","name":"n"}]}}`,
-		`{"type":"error","error":{"type":"server_error","message":"m"}}`,
-		`{"type":"response.output_text.delta","delta":"\u0000"}`,
-		`{}`, `[]`, `nul`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := realtime.ParseServerEvent(b)
-		if err != nil {
-			return
-		}
-		require.NotEmpty(t, ev.Type)
-		if ev.Type == realtime.EventError {
-			require.NotNil(t, ev.Error)
-		}
-		for _, c := range ev.FunctionCalls() {
-			require.NotEmpty(t, c.CallID)
-		}
-	})
-}
-
 // The SDK-typed client events encode the documented shapes.
 func TestSDKClientEvents(t *testing.T) {
 	for _, tc := range []struct {
-		ev   any
+		ev   oarealtime.RealtimeClientEventUnionParam
 		typ  string
 		want string
 	}{

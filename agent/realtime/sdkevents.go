@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -93,18 +92,5 @@ func (c *Conn) NextEvent(ctx context.Context) (RawEvent, error) {
 		}
 		return RawEvent{}, fmt.Errorf("realtime: read: %w", err)
 	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return RawEvent{}, fmt.Errorf("%w: realtime: event is not a JSON object", ErrBadEvent)
-	}
-	var envelope struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(data, &envelope); err != nil {
-		return RawEvent{}, fmt.Errorf("%w: realtime: decode event: %w", ErrBadEvent, err)
-	}
-	if envelope.Type == "" {
-		return RawEvent{}, fmt.Errorf(`%w: realtime: event has no "type"`, ErrBadEvent)
-	}
-	return RawEvent{Type: envelope.Type, Raw: data}, nil
+	return ParseEvent(data)
 }

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"os"
 
-	oairt "github.com/openai/openai-go/v3/realtime"
+	"github.com/openai/openai-go/v3"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 )
 
 // SampleRate is the Realtime API's PCM16 input rate (audio/pcm, 24 kHz,
@@ -75,9 +76,11 @@ func (cv *Conversation) sendAudio(ctx context.Context, pcm []byte) error {
 	for r := bytes.NewReader(pcm); r.Len() > 0; {
 		buf := make([]byte, min(chunk, r.Len()))
 		_, _ = r.Read(buf)
-		if err := cv.send(ctx, oairt.InputAudioBufferAppendEventParam{Audio: base64.StdEncoding.EncodeToString(buf)}); err != nil {
+		ev := &oarealtime.InputAudioBufferAppendEventParam{EventID: openai.String(cv.eventID()), Audio: base64.StdEncoding.EncodeToString(buf)}
+		if err := cv.send(ctx, oarealtime.RealtimeClientEventUnionParam{OfInputAudioBufferAppend: ev}); err != nil {
 			return err
 		}
 	}
-	return cv.send(ctx, oairt.InputAudioBufferCommitEventParam{})
+	commit := &oarealtime.InputAudioBufferCommitEventParam{EventID: openai.String(cv.eventID())}
+	return cv.send(ctx, oarealtime.RealtimeClientEventUnionParam{OfInputAudioBufferCommit: commit})
 }

@@ -2,8 +2,9 @@
 // runner's live and record modes: one WebSocket session per conversation,
 // configured with the agent's own session object (instructions and tools),
 // caller turns sent as user text items, tool outputs as
-// function_call_output items. Event types and their encoding come from the
-// agent's realtime package, so evals speak exactly what production speaks.
+// function_call_output items. Events are openai-go's own types (client
+// event params, server event structs), sent and read over the agent's
+// realtime.Conn, so evals speak exactly what production speaks.
 //
 // Connecting retries with exponential backoff on HTTP 429 (honouring
 // Retry-After) and 5xx; a rate_limit_exceeded error event during a session
@@ -20,9 +21,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/param"
+	oarealtime "github.com/openai/openai-go/v3/realtime"
 
 	"gitlab.com/acme/voice-agent/agent/realtime"
 	"gitlab.com/acme/voice-agent/evals/runner"
@@ -127,8 +131,9 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// dial opens a WebSocket to the model's session URL, retrying 429 and 5xx.
-func (c *Client) dial(ctx context.Context, model string) (*websocket.Conn, error) {
+// dial opens a WebSocket to the model's session URL (realtime.DialWith,
+// the agent's own connection), retrying 429 and 5xx.
+func (c *Client) dial(ctx context.Context, model string) (*realtime.Conn, error) {
 	base := c.BaseURL
 	if base == "" {
 		base = realtime.DefaultBaseURL
@@ -138,21 +143,16 @@ func (c *Client) dial(ctx context.Context, model string) (*websocket.Conn, error
 		return nil, err
 	}
 	retries, _, _, _ := c.defaults()
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+c.APIKey)
 	for attempt := 0; ; attempt++ {
-		// The handshake is done with coder/websocket directly (the same
-		// library as realtime.Dial) to see the refused response's status
-		// and Retry-After header.
-		ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.HTTPClient})
+		conn, err := realtime.DialWith(ctx, u, c.APIKey, c.HTTPClient)
 		if err == nil {
-			ws.SetReadLimit(realtime.MaxEventBytes)
-			return ws, nil
+			return conn, nil
 		}
-		if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		var de *realtime.DialError
+		if !errors.As(err, &de) {
 			return nil, fmt.Errorf("connect to the Realtime API: %w", err)
 		}
-		se := &StatusError{Status: resp.StatusCode, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		se := &StatusError{Status: de.StatusCode, RetryAfter: ParseRetryAfter(de.RetryAfter, time.Now())}
 		if !retryable(se.Status) || attempt >= retries {
 			hint := ""
 			switch se.Status {
@@ -217,12 +217,24 @@ func textSession(model, instructions string, tools []runner.ToolDef) map[string]
 }
 
 func (c *Client) open(ctx context.Context, model string, sessionObj any) (*Conversation, error) {
-	ws, err := c.dial(ctx, model)
+	session, err := json.Marshal(sessionObj)
+	if err != nil {
+		return nil, fmt.Errorf("encode the session object: %w", err)
+	}
+	conn, err := c.dial(ctx, model)
 	if err != nil {
 		return nil, err
 	}
-	conv := &Conversation{c: c, ws: ws}
-	if err := conv.send(ctx, realtime.NewSessionUpdate(sessionObj)); err != nil {
+	conv := &Conversation{c: c, conn: conn}
+	// The session object is the agent's own, sent as it is inside the
+	// SDK's session.update envelope.
+	update := &oarealtime.SessionUpdateEventParam{
+		EventID: openai.String(conv.eventID()),
+		Session: oarealtime.SessionUpdateEventSessionUnionParam{
+			OfRealtime: ptr(param.Override[oarealtime.RealtimeSessionCreateRequestParam](json.RawMessage(session))),
+		},
+	}
+	if err := conv.send(ctx, oarealtime.RealtimeClientEventUnionParam{OfSessionUpdate: update}); err != nil {
 		_ = conv.Close()
 		return nil, err
 	}
@@ -230,7 +242,7 @@ func (c *Client) open(ctx context.Context, model string, sessionObj any) (*Conve
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		ev, _, err := conv.next(wctx)
+		ev, err := conv.next(wctx)
 		if err != nil {
 			_ = conv.Close()
 			return nil, fmt.Errorf("configure the session: %w", err)
@@ -240,54 +252,61 @@ func (c *Client) open(ctx context.Context, model string, sessionObj any) (*Conve
 			return conv, nil
 		case realtime.EventError:
 			_ = conv.Close()
-			return nil, fmt.Errorf("configure the session: %w", ev.Error)
+			return nil, fmt.Errorf("configure the session: %w", eventError(ev))
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // Conversation is one Realtime session.
 type Conversation struct {
-	c  *Client
-	ws *websocket.Conn
+	c    *Client
+	conn *realtime.Conn
+	seq  atomic.Int64
 }
 
-func (cv *Conversation) send(ctx context.Context, ev any) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", realtime.ClientEventType(ev), err)
-	}
-	if err := cv.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("send %s: %w", realtime.ClientEventType(ev), err)
-	}
-	return nil
+// eventID names the next client event (an error event names the one it
+// refuses).
+func (cv *Conversation) eventID() string {
+	return fmt.Sprintf("evt_eval_%d", cv.seq.Add(1))
 }
 
-// usageEnvelope reads response.done's usage, which realtime.Response does
-// not carry.
-type usageEnvelope struct {
-	Response struct {
-		Usage struct {
-			TotalTokens  int `json:"total_tokens"`
-			InputTokens  int `json:"input_tokens"`
-			OutputTokens int `json:"output_tokens"`
-		} `json:"usage"`
-		StatusDetails json.RawMessage `json:"status_details"`
-	} `json:"response"`
+func (cv *Conversation) send(ctx context.Context, ev oarealtime.RealtimeClientEventUnionParam) error {
+	return cv.conn.Send(ctx, ev)
 }
 
-func (cv *Conversation) next(ctx context.Context) (realtime.ServerEvent, []byte, error) {
-	_, data, err := cv.ws.Read(ctx)
+// next reads the next server event. A malformed event is an error: the
+// eval cannot tell what the model did.
+func (cv *Conversation) next(ctx context.Context) (realtime.RawEvent, error) {
+	ev, err := cv.conn.NextEvent(ctx)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return realtime.ServerEvent{}, nil, fmt.Errorf("timed out waiting for the model: %w", ctx.Err())
+			return realtime.RawEvent{}, fmt.Errorf("timed out waiting for the model: %w", ctx.Err())
 		}
-		return realtime.ServerEvent{}, nil, fmt.Errorf("read from the Realtime API: %w", err)
+		return realtime.RawEvent{}, fmt.Errorf("read from the Realtime API: %w", err)
 	}
-	ev, err := realtime.ParseServerEvent(data)
-	if err != nil {
-		return realtime.ServerEvent{}, nil, fmt.Errorf("%w: %w", realtime.ErrBadEvent, err)
+	return ev, nil
+}
+
+// APIError is an error event of the Realtime API.
+type APIError struct{ oarealtime.RealtimeError }
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("realtime: %s (%s): %s", e.Type, e.Code, e.Message)
+}
+
+// eventError decodes an error event into an *APIError (or says why it
+// could not).
+func eventError(ev realtime.RawEvent) error {
+	var e oarealtime.RealtimeErrorEvent
+	if err := ev.Decode(&e); err != nil {
+		return err
 	}
-	return ev, data, nil
+	if e.Error.Message == "" && e.Error.Type == "" {
+		return fmt.Errorf(`%w: error event has no "error" object`, realtime.ErrBadEvent)
+	}
+	return &APIError{e.Error}
 }
 
 // Respond sends the caller's text or the tool outputs, asks for a response
@@ -299,19 +318,19 @@ func (cv *Conversation) Respond(ctx context.Context, in runner.Input) (runner.Re
 			return runner.Response{}, err
 		}
 	case in.Caller != "":
-		if err := cv.send(ctx, realtime.NewUserText(in.Caller)); err != nil {
+		if err := cv.send(ctx, userTextEvent(cv.eventID(), in.Caller)); err != nil {
 			return runner.Response{}, err
 		}
 	}
 	for _, o := range in.Outputs {
-		if err := cv.send(ctx, realtime.NewFunctionCallOutput(o.CallID, o.Output)); err != nil {
+		if err := cv.send(ctx, realtime.FunctionCallOutputEvent(cv.eventID(), o.CallID, o.Output)); err != nil {
 			return runner.Response{}, err
 		}
 	}
 	retries, _, _, timeout := cv.c.defaults()
 	for attempt := 0; ; attempt++ {
 		resp, err := cv.respondOnce(ctx, timeout)
-		var apiErr *realtime.APIError
+		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Code == "rate_limit_exceeded" && attempt < retries {
 			if err := cv.c.sleep(ctx, cv.c.delay(attempt, 0)); err != nil {
 				return runner.Response{}, err
@@ -322,68 +341,92 @@ func (cv *Conversation) Respond(ctx context.Context, in runner.Input) (runner.Re
 	}
 }
 
+// userTextEvent is the conversation.item.create of a caller's turn in
+// text.
+func userTextEvent(eventID, text string) oarealtime.RealtimeClientEventUnionParam {
+	return oarealtime.RealtimeClientEventUnionParam{OfConversationItemCreate: &oarealtime.ConversationItemCreateEventParam{
+		EventID: openai.String(eventID),
+		Item: oarealtime.ConversationItemUnionParam{OfRealtimeUserMessageItem: &oarealtime.RealtimeConversationItemUserMessageParam{
+			Content: []oarealtime.RealtimeConversationItemUserMessageContentParam{{Type: "input_text", Text: openai.String(text)}},
+		}},
+	}}
+}
+
 func (cv *Conversation) respondOnce(ctx context.Context, timeout time.Duration) (runner.Response, error) {
-	if err := cv.send(ctx, realtime.NewResponseCreate()); err != nil {
+	if err := cv.send(ctx, realtime.ResponseCreateEvent(cv.eventID(), "")); err != nil {
 		return runner.Response{}, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var deltas strings.Builder
 	for {
-		ev, data, err := cv.next(rctx)
+		ev, err := cv.next(rctx)
 		if err != nil {
 			return runner.Response{}, err
 		}
 		switch ev.Type {
 		case realtime.EventError:
-			return runner.Response{}, ev.Error
+			return runner.Response{}, eventError(ev)
 		case realtime.EventResponseOutputTextDelta:
-			deltas.WriteString(ev.Delta)
+			var d oarealtime.ResponseTextDeltaEvent
+			if err := ev.Decode(&d); err != nil {
+				return runner.Response{}, err
+			}
+			deltas.WriteString(d.Delta)
 		case realtime.EventResponseDone:
-			if ev.Response == nil {
+			var done oarealtime.ResponseDoneEvent
+			if err := ev.Decode(&done); err != nil {
+				return runner.Response{}, err
+			}
+			if !done.JSON.Response.Valid() {
 				return runner.Response{}, errors.New("response.done without a response object")
 			}
-			var env usageEnvelope
-			_ = json.Unmarshal(data, &env) // the event parsed already; usage is optional
-			if ev.Response.Status != "completed" {
-				return runner.Response{}, fmt.Errorf("response %s %s: %s", ev.Response.ID, ev.Response.Status, string(env.Response.StatusDetails))
-			}
-			u := env.Response.Usage
-			if u.TotalTokens == 0 {
-				// Some sessions report only input and output counts
-				// (openai/openai-agents-js#538).
-				u.TotalTokens = u.InputTokens + u.OutputTokens
-			}
-			out := runner.Response{Usage: runner.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, TotalTokens: u.TotalTokens}}
-			var text []string
-			for _, it := range ev.Response.Output {
-				if it.Type != "message" {
-					continue
-				}
-				for _, p := range it.Content {
-					switch {
-					case p.Text != "":
-						text = append(text, p.Text)
-					case p.Transcript != "":
-						text = append(text, p.Transcript)
-					}
-				}
-			}
-			out.Text = strings.Join(text, " ")
-			if out.Text == "" {
-				out.Text = deltas.String()
-			}
-			for _, fc := range ev.FunctionCalls() {
-				out.Calls = append(out.Calls, runner.ToolCall{ID: fc.CallID, Name: fc.Name, Arguments: fc.Arguments})
-			}
-			return out, nil
+			return responseOf(done.Response, deltas.String())
 		}
 	}
 }
 
+// responseOf reads a finished response: its text (or, if it has no message
+// item, the streamed deltas), its function calls and its token usage.
+func responseOf(r oarealtime.RealtimeResponse, deltas string) (runner.Response, error) {
+	if r.Status != oarealtime.RealtimeResponseStatusCompleted {
+		return runner.Response{}, fmt.Errorf("response %s %s: %s", r.ID, r.Status, r.JSON.StatusDetails.Raw())
+	}
+	u := r.Usage
+	if u.TotalTokens == 0 {
+		// Some sessions report only input and output counts
+		// (openai/openai-agents-js#538).
+		u.TotalTokens = u.InputTokens + u.OutputTokens
+	}
+	out := runner.Response{Usage: runner.Usage{InputTokens: int(u.InputTokens), OutputTokens: int(u.OutputTokens), TotalTokens: int(u.TotalTokens)}}
+	var text []string
+	for _, it := range r.Output {
+		switch v := it.AsAny().(type) {
+		case oarealtime.RealtimeConversationItemAssistantMessage:
+			for _, p := range v.Content {
+				switch {
+				case p.Text != "":
+					text = append(text, p.Text)
+				case p.Transcript != "":
+					text = append(text, p.Transcript)
+				}
+			}
+		case oarealtime.RealtimeConversationItemFunctionCall:
+			if v.CallID != "" {
+				out.Calls = append(out.Calls, runner.ToolCall{ID: v.CallID, Name: v.Name, Arguments: v.Arguments})
+			}
+		}
+	}
+	out.Text = strings.Join(text, " ")
+	if out.Text == "" {
+		out.Text = deltas
+	}
+	return out, nil
+}
+
 // Close ends the session.
 func (cv *Conversation) Close() error {
-	return cv.ws.Close(websocket.StatusNormalClosure, "")
+	return cv.conn.Close()
 }
 
 // Judge grades transcripts against rubrics with a model in text mode.
