@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -154,6 +156,60 @@ func TestPodSecurityIsEnforced(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, apierrors.IsForbidden(err), "%v", err)
 	assert.Contains(t, err.Error(), `violates PodSecurity "restricted:latest"`)
+}
+
+// ciJob is how the GitLab agent impersonates a CI job (access_as: ci_job):
+// user gitlab:ci_job:<job id>, groups gitlab:ci_job and the job's project,
+// environment and tier groups.
+func ciJob(t *testing.T, cl *controlplane.Cluster) client.Client {
+	t.Helper()
+	c, err := cl.Impersonate("gitlab:ci_job:4242", "gitlab:ci_job", "gitlab:project:42",
+		"gitlab:project_env:42:production", "gitlab:project_env_tier:42:production", "system:authenticated")
+	require.NoError(t, err)
+	return c
+}
+
+// TestCIJobAccessIsReadOnly: a production CI job that reaches the cluster
+// through the GitLab agent may look at the app in the agent's default
+// namespace and nothing else: no Secret, no write, no other namespace. The
+// only binding of the CI job group is deploy/flux's, in that namespace.
+func TestCIJobAccessIsReadOnly(t *testing.T) {
+	cl := bootstrap(t)
+	ctx := t.Context()
+	ns := readAgentConfig(t).CIAccess.Projects[0].DefaultNamespace
+	job := ciJob(t, cl)
+
+	require.NoError(t, job.List(ctx, &corev1.PodList{}, client.InNamespace(ns)), "list pods in %s", ns)
+	require.NoError(t, job.List(ctx, &appsv1.StatefulSetList{}, client.InNamespace(ns)), "list statefulsets in %s", ns)
+	logs := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "pods", Subresource: "log"}}}
+	require.NoError(t, job.Create(ctx, logs))
+	assert.True(t, logs.Status.Allowed, "the CI job reads pod logs in %s", ns)
+	assert.True(t, isForbidden(job.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))), "the CI job must not read Secrets")
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ci-was-here"}}
+	assert.True(t, isForbidden(job.Create(ctx, cm)), "the CI job must not change %s", ns)
+	ensureNamespace(t, cl.Client, "voice-mr-9")
+	assert.True(t, isForbidden(job.List(ctx, &corev1.PodList{}, client.InNamespace("voice-mr-9"))), "no access to review namespaces")
+	assert.True(t, isForbidden(job.List(ctx, &corev1.PodList{}, client.InNamespace("flux-system"))), "no access to Flux")
+
+	var rbs rbacv1.RoleBindingList
+	require.NoError(t, cl.Client.List(ctx, &rbs))
+	var bound []string
+	for _, rb := range rbs.Items {
+		for _, s := range rb.Subjects {
+			if s.Kind == rbacv1.GroupKind && strings.HasPrefix(s.Name, "gitlab:") {
+				bound = append(bound, rb.Namespace+"/"+rb.Name+" -> "+rb.RoleRef.Name)
+			}
+		}
+	}
+	assert.Equal(t, []string{ns + "/gitlab-ci-view -> gitlab-ci-view"}, bound)
+	var crbs rbacv1.ClusterRoleBindingList
+	require.NoError(t, cl.Client.List(ctx, &crbs))
+	for _, crb := range crbs.Items {
+		for _, s := range crb.Subjects {
+			assert.False(t, strings.HasPrefix(s.Name, "gitlab:"), "cluster-wide binding %s for %s", crb.Name, s.Name)
+		}
+	}
 }
 
 // TestEveryWorkloadPassesPodSecurity covers the remaining paths.

@@ -83,6 +83,8 @@ func typeOf(apiVersion, kind string) any {
 		return &corev1.LimitRange{}
 	case "rbac.authorization.k8s.io/v1/RoleBinding":
 		return &rbacv1.RoleBinding{}
+	case "rbac.authorization.k8s.io/v1/Role":
+		return &rbacv1.Role{}
 	}
 	return nil
 }
@@ -334,31 +336,39 @@ func TestGitLabRunnerReachesTheEngine(t *testing.T) {
 	assert.Equal(t, "/run/dagger", r.Kubernetes.Volumes.HostPath[0].MountPath)
 }
 
-// TestGitLabAgentAccessIsScoped: CI access is limited to named
-// environments, as the CI job's identity.
-func TestGitLabAgentAccessIsScoped(t *testing.T) {
+// agentConfig is .gitlab/agents/voice/config.yaml, decoded strictly.
+type agentConfig struct {
+	CIAccess struct {
+		Projects []struct {
+			ID               string         `json:"id"`
+			DefaultNamespace string         `json:"default_namespace"`
+			AccessAs         map[string]any `json:"access_as"`
+			Environments     []string       `json:"environments"`
+		} `json:"projects"`
+		Groups []any `json:"groups"`
+	} `json:"ci_access"`
+	Observability map[string]any `json:"observability"`
+}
+
+func readAgentConfig(t *testing.T) agentConfig {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", ".gitlab", "agents", "voice", "config.yaml"))
 	require.NoError(t, err)
-	var cfg struct {
-		CIAccess struct {
-			Projects []struct {
-				ID               string         `json:"id"`
-				DefaultNamespace string         `json:"default_namespace"`
-				AccessAs         map[string]any `json:"access_as"`
-				Environments     []string       `json:"environments"`
-			} `json:"projects"`
-			Groups []any `json:"groups"`
-		} `json:"ci_access"`
-		Observability map[string]any `json:"observability"`
-	}
+	var cfg agentConfig
 	require.NoError(t, yaml.UnmarshalStrict(raw, &cfg))
+	return cfg
+}
+
+// TestGitLabAgentAccessIsScoped: CI access is limited to the production
+// environment, as the CI job's identity. Review jobs get no context: they
+// deploy through Flux and check the app over HTTPS.
+func TestGitLabAgentAccessIsScoped(t *testing.T) {
+	cfg := readAgentConfig(t)
 	assert.Empty(t, cfg.CIAccess.Groups, "no group-wide access")
 	require.NotEmpty(t, cfg.CIAccess.Projects)
 	for _, p := range cfg.CIAccess.Projects {
-		assert.NotEmpty(t, p.Environments, "%s: access limited to environments", p.ID)
-		for _, e := range p.Environments {
-			assert.NotEqual(t, "*", e)
-		}
+		assert.Equal(t, []string{"production"}, p.Environments, "%s: access limited to production", p.ID)
 		assert.Contains(t, p.AccessAs, "ci_job", "impersonate the CI job, not the agent")
+		assert.Equal(t, "voice", p.DefaultNamespace, "%s: the namespace deploy/flux/ci-access.yaml grants", p.ID)
 	}
 }
