@@ -159,9 +159,7 @@ func TestTransferToHumanAndCallerHangup(t *testing.T) {
 		func(string, string) []rt.Output {
 			return []rt.Output{rt.Say("I am transferring you to the front desk now.")}
 		}))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I have a billing question."))
 	require.NoError(t, call.WaitEnded(c), "the transfer ends the call")
 	assert.Equal(t, []string{"sip:frontdesk@clinic.example"}, call.Referred())
@@ -172,14 +170,9 @@ func TestTransferToHumanAndCallerHangup(t *testing.T) {
 			return []rt.Output{rt.CallTool(session.ToolCheckAvailability, `{"date":"2099-03-02"}`)}
 		},
 		func(string, string) []rt.Output { return []rt.Output{rt.Say("There is one slot.")} }))
-	require.Equal(t, http.StatusOK, h.deliver(t, other))
-	require.NoError(t, other.WaitConnected(c))
-	greeted(t, c, other)
+	h.answer(t, c, other)
 	require.NoError(t, other.CallerSays(c, "Anything on March 2nd?"))
-	_, err := other.WaitFor(c, "the answer's response.done", func(e rt.Event) bool {
-		r, ok := other.ResponseSaying("one slot")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err := other.WaitFor(c, "the answer's response.done", responseDone(other, "one slot"))
 	require.NoError(t, err)
 	assert.Contains(t, toolOutputs(t, other)[session.ToolCheckAvailability][0], "slots")
 	other.CallerHangsUp()
@@ -219,10 +212,7 @@ func TestHundredConcurrentCallsNoDoubleBooking(t *testing.T) {
 			if !assert.NoError(t, call.CallerSays(c, "Book me please.")) {
 				return
 			}
-			_, err := call.WaitFor(c, "the answer to the booking", func(e rt.Event) bool {
-				r, ok := call.ResponseSaying("Done.")
-				return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-			})
+			_, err := call.WaitFor(c, "the answer to the booking", responseDone(call, "Done."))
 			if !assert.NoError(t, err, "%s", dump(call)) {
 				return
 			}
@@ -291,4 +281,13 @@ func greeted(t testing.TB, c context.Context, call *rt.Call) {
 	t.Helper()
 	_, err := call.WaitServerEvent(c, "response.done", 1)
 	require.NoError(t, err, "the greeting")
+}
+
+// responseDone matches the response.done of the call's response whose
+// words contain saying (for call.WaitFor).
+func responseDone(call *rt.Call, saying string) func(rt.Event) bool {
+	return func(e rt.Event) bool {
+		r, ok := call.ResponseSaying(saying)
+		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
+	}
 }

@@ -98,9 +98,7 @@ func TestHangsUpOnlyAfterTheGoodbyesAudioStopped(t *testing.T) {
 	c := ctx(t)
 	call := h.api.NewCall()
 	call.SetModel(endingCall())
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "That's all, thanks."))
 	require.NoError(t, call.WaitEnded(c))
 	bye, ok := call.ResponseSaying(goodbye)
@@ -120,21 +118,13 @@ func TestCallerInterruptingTheGoodbyeKeepsTheCall(t *testing.T) {
 	c := ctx(t)
 	call := h.api.NewCall()
 	call.SetModel(endingCall())
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "That's all, thanks."))
 	// The goodbye is generated (response.done) and playing.
-	_, err := call.WaitFor(c, "the goodbye's response.done", func(e rt.Event) bool {
-		bye, ok := call.ResponseSaying(goodbye)
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == bye.ID
-	})
+	_, err := call.WaitFor(c, "the goodbye's response.done", responseDone(call, goodbye))
 	require.NoError(t, err)
 	require.NoError(t, call.CallerSays(c, "Wait, one more thing."), "the call is still up after the goodbye's response.done")
-	_, err = call.WaitFor(c, "the answer to the interruption", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("what else")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err = call.WaitFor(c, "the answer to the interruption", responseDone(call, "what else"))
 	require.NoError(t, err, "%s", dump(call))
 	bye, _ := call.ResponseSaying(goodbye)
 	assert.Equal(t, "cleared", bye.Audio, "the caller cut the goodbye off")
@@ -166,9 +156,7 @@ func TestCrisisMessageIsSpokenBeforeTheTransfer(t *testing.T) {
 			_ = json.Unmarshal([]byte(out), &o)
 			return []rt.Output{rt.Say("I'm so sorry you're feeling this way. You can call or text 988 any time, and 911 if you are in immediate danger. I'm connecting you with a counselor now.")}
 		}))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I don't want to be alive anymore."))
 	require.NoError(t, call.WaitEnded(c))
 	assert.Equal(t, []string{"tel:988"}, call.Referred())
@@ -195,14 +183,9 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 		func(string, string) []rt.Output {
 			return []rt.Output{rt.Say("Sorry, why would you like to talk to someone?")}
 		}))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "Give me a person."))
-	_, err := call.WaitFor(c, "the model's answer to the error", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("why would you")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err := call.WaitFor(c, "the model's answer to the error", responseDone(call, "why would you"))
 	require.NoError(t, err, "%s", dump(call))
 	out := toolOutputs(t, call)[session.ToolTransferToHuman]
 	require.Len(t, out, 1)
@@ -210,8 +193,6 @@ func TestEmptyToolArgumentsAreAnErrorNotExecuted(t *testing.T) {
 	assert.Empty(t, call.Referred(), "nothing ran on empty arguments")
 	call.CallerHangsUp()
 }
-
-var _ = context.Background
 
 // A caller at risk who talks over the crisis message is still transferred:
 // the REFER goes out when the message's audio is cut, not never.
@@ -232,14 +213,9 @@ func TestCrisisTransferGoesAheadWhenTheCallerTalksOverTheMessage(t *testing.T) {
 			}
 			return nil
 		}))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "I can't go on."))
-	_, err := call.WaitFor(c, "the crisis message's response.done", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("988")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err := call.WaitFor(c, "the crisis message's response.done", responseDone(call, "988"))
 	require.NoError(t, err)
 	assert.Empty(t, call.Referred(), "no REFER while the message plays")
 	require.NoError(t, call.CallerSays(c, "Please, just listen."))
@@ -279,10 +255,7 @@ func TestRefusedResponseCreateDoesNotBlockTheCall(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(refused.Raw), "conversation_already_has_active_response", "the race happened")
 	close(gate)
-	_, err = call.WaitFor(c, "the tool output spoken", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("four openings")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err = call.WaitFor(c, "the tool output spoken", responseDone(call, "four openings"))
 	require.NoError(t, err, "%s", dump(call))
 	assert.Len(t, call.Events(rt.KindServer, "error"), 1, "no other refusal")
 	call.CallerHangsUp()
@@ -310,14 +283,9 @@ func TestFailedTransferKeepsTheCallerAndTellsTheModel(t *testing.T) {
 		}
 		return nil, nil
 	}))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "Billing question."))
-	_, err := call.WaitFor(c, "the model's answer to the failed transfer", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("couldn't reach")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err := call.WaitFor(c, "the model's answer to the failed transfer", responseDone(call, "couldn't reach"))
 	require.NoError(t, err, "%s", dump(call))
 	refer, ok := call.Action(rt.KindReferFailed)
 	require.True(t, ok)
@@ -340,14 +308,9 @@ func TestToolArgumentsMissingARequiredFieldAreAnError(t *testing.T) {
 			return []rt.Output{rt.CallTool(session.ToolBookAppointment, `{"slot_id":"s000","patient_name":""}`)}
 		},
 		func(string, string) []rt.Output { return []rt.Output{rt.Say("May I have your full name?")} }))
-	require.Equal(t, http.StatusOK, h.deliver(t, call))
-	require.NoError(t, call.WaitConnected(c))
-	greeted(t, c, call)
+	h.answer(t, c, call)
 	require.NoError(t, call.CallerSays(c, "Book the first one."))
-	_, err := call.WaitFor(c, "the model's question", func(e rt.Event) bool {
-		r, ok := call.ResponseSaying("full name")
-		return ok && e.Kind == rt.KindServer && e.Type == "response.done" && e.ResponseID == r.ID
-	})
+	_, err := call.WaitFor(c, "the model's question", responseDone(call, "full name"))
 	require.NoError(t, err, "%s", dump(call))
 	out := toolOutputs(t, call)[session.ToolBookAppointment]
 	require.Len(t, out, 1)

@@ -101,6 +101,16 @@ func (h *harness) deliver(t testing.TB, call *realtimetest.Call) int {
 	return status
 }
 
+// answer delivers the call's incoming webhook (200) and waits until the
+// agent is on the sideband and its greeting is done: the call as a caller
+// finds it after the first ring.
+func (h *harness) answer(t testing.TB, c context.Context, call *realtimetest.Call) {
+	t.Helper()
+	require.Equal(t, http.StatusOK, h.deliver(t, call))
+	require.NoError(t, call.WaitConnected(c))
+	greeted(t, c, call)
+}
+
 func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
