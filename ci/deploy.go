@@ -271,10 +271,10 @@ func (r *DeployRepo) Bump(
 	//
 	// +optional
 	add bool,
-	// Source commit of the image, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
+	// Full commit SHA of the image's source, recorded as a Source-Commit trailer, e.g. $CI_COMMIT_SHA.
 	//
 	// +optional
-	sourceCommit string,
+	commit string,
 	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
 	//
 	// +optional
@@ -287,7 +287,7 @@ func (r *DeployRepo) Bump(
 ) (*DeployChange, error) {
 	return r.bump(ctx, bumpRequest{
 		Image: image, Path: path, ImageName: imageName, Add: add,
-		SourceCommit: sourceCommit, PipelineURL: pipelineUrl, MaxAttempts: maxAttempts,
+		SourceCommit: commit, PipelineURL: pipelineUrl, MaxAttempts: maxAttempts,
 	})
 }
 
@@ -367,10 +367,10 @@ func (r *DeployRepo) Review(
 	//
 	// +optional
 	imageName string,
-	// Source commit, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
+	// Full commit SHA of the merge request's source, recorded as a Source-Commit trailer, e.g. $CI_COMMIT_SHA.
 	//
 	// +optional
-	sourceCommit string,
+	commit string,
 	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
 	//
 	// +optional
@@ -382,7 +382,7 @@ func (r *DeployRepo) Review(
 	}
 	res, err := gitops.Review(ctx, gitops.ReviewOptions{
 		Repo: repo, MR: mr, Image: image, ImageName: imageName, Base: base, Dir: dir, Domain: domain,
-		SourceCommit: sourceCommit, PipelineURL: pipelineUrl, DryRun: r.DryRun,
+		SourceCommit: commit, PipelineURL: pipelineUrl, DryRun: r.DryRun,
 	})
 	if err != nil {
 		return nil, err

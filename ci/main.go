@@ -111,7 +111,8 @@ func New(
 //
 //	dagger call with-registry-auth --address=$CI_REGISTRY --username=$CI_REGISTRY_USER --secret=env://CI_REGISTRY_PASSWORD build ... publish --address=$CI_REGISTRY_IMAGE:1.4.2
 func (m *Voice) WithRegistryAuth(
-	// Registry host, or an image address on it, e.g. $CI_REGISTRY (registry.gitlab.com) or $CI_REGISTRY_IMAGE.
+	// Registry host, e.g. $CI_REGISTRY (registry.gitlab.com); an image address on it
+	// (registry.gitlab.com/acme/voice-agent) is taken as its host.
 	address string,
 	// User name, e.g. $CI_REGISTRY_USER.
 	username string,

@@ -240,7 +240,7 @@ func (r *DeployRepo) Release(
 	// +ignore=[".git", "**/node_modules", ".ci/tools", ".ci/reports", "reports", "out", "voice.tar", "ci/dagger.gen.go", "ci/internal/dagger", "ci/internal/querybuilder", "ci/internal/telemetry"]
 	source *dagger.Directory,
 	// Image repository to publish to, without tag, e.g. $CI_REGISTRY_IMAGE.
-	registry string,
+	repository string,
 	// Version: the image tag and the version stamped into the binary, e.g. $CI_COMMIT_TAG.
 	version string,
 	// Full commit SHA of the source, e.g. $CI_COMMIT_SHA.
@@ -282,7 +282,7 @@ func (r *DeployRepo) Release(
 	platforms []dagger.Platform,
 ) (*ReleaseSummary, error) {
 	plan, err := planRelease(releaseInput{
-		Registry: registry, Version: version, Commit: commit, Created: created, SourceURL: sourceUrl,
+		Repository: repository, Version: version, Commit: commit, Created: created, SourceURL: sourceUrl,
 		PipelineURL: pipelineUrl, Path: path, APIKey: apiKey, Suite: suite, Threshold: threshold, Platforms: platforms,
 	})
 	if err != nil {
@@ -293,7 +293,7 @@ func (r *DeployRepo) Release(
 
 // releaseInput is what release is called with.
 type releaseInput struct {
-	Registry, Version, Commit, Created, SourceURL, PipelineURL, Path, Suite string
+	Repository, Version, Commit, Created, SourceURL, PipelineURL, Path, Suite string
 	Threshold                                                               float64
 	Platforms                                                               []dagger.Platform
 	APIKey                                                                  *dagger.Secret
@@ -316,15 +316,15 @@ type releasePlan struct {
 
 // planRelease checks a release's input and maps it onto its steps.
 func planRelease(in releaseInput) (releasePlan, error) {
-	if in.Registry == "" || strings.Contains(in.Registry, "@") {
-		return releasePlan{}, fmt.Errorf("--registry %q must be an image repository without tag or digest, e.g. registry.gitlab.com/acme/voice-agent", in.Registry)
+	if in.Repository == "" || strings.Contains(in.Repository, "@") {
+		return releasePlan{}, fmt.Errorf("--repository %q must be an image repository without tag or digest, e.g. registry.gitlab.com/acme/voice-agent", in.Repository)
 	}
 	if in.Version == "" || in.Commit == "" || in.Created == "" {
 		return releasePlan{}, fmt.Errorf("a release needs --version, --commit and --created (e.g. $CI_COMMIT_TAG, $CI_COMMIT_SHA, $CI_COMMIT_TIMESTAMP)")
 	}
-	address := in.Registry + ":" + in.Version
+	address := in.Repository + ":" + in.Version
 	if _, err := imageref.ParseAddress(address); err != nil {
-		return releasePlan{}, fmt.Errorf("--registry and --version: %w", err)
+		return releasePlan{}, fmt.Errorf("--repository and --version: %w", err)
 	}
 	return releasePlan{
 		Gates: gateOptions{Eval: evalrun.Options{Suite: orDefault(in.Suite, "voice"), Threshold: in.Threshold}, APIKey: in.APIKey},

@@ -20,7 +20,7 @@ import (
 func TestPlanRelease(t *testing.T) {
 	var apiKey dagger.Secret
 	in := releaseInput{
-		Registry:    "registry.example.com/sentinel/registry",
+		Repository:  "registry.example.com/sentinel/repository",
 		Version:     "1.2.3-version",
 		Commit:      "c0ffee0000000000000000000000000000000001",
 		Created:     "2026-01-02T03:04:05Z",
@@ -43,7 +43,7 @@ func TestPlanRelease(t *testing.T) {
 			Created:   "2026-01-02T03:04:05Z",
 			SourceURL: "https://example.com/sentinel/source-url",
 		},
-		Address: "registry.example.com/sentinel/registry:1.2.3-version",
+		Address: "registry.example.com/sentinel/repository:1.2.3-version",
 		GitLab:  provenance.GitLab{CommitRefName: "1.2.3-version", PipelineURL: "https://example.com/sentinel/pipeline-url"},
 		Bump: bumpRequest{
 			Path:         "sentinel-path",
@@ -54,18 +54,18 @@ func TestPlanRelease(t *testing.T) {
 	assert.Same(t, &apiKey, plan.Gates.APIKey)
 
 	// Defaults of a release called from Go with zero values.
-	plan, err = planRelease(releaseInput{Registry: in.Registry, Version: in.Version, Commit: in.Commit, Created: in.Created})
+	plan, err = planRelease(releaseInput{Repository: in.Repository, Version: in.Version, Commit: in.Commit, Created: in.Created})
 	require.NoError(t, err)
 	assert.Equal(t, "voice", plan.Gates.Eval.Suite)
 	assert.Equal(t, "voice", plan.Bump.Path)
 
 	for name, mut := range map[string]func(*releaseInput){
-		"registry with digest": func(i *releaseInput) { i.Registry += "@sha256:0123" },
-		"no registry":          func(i *releaseInput) { i.Registry = "" },
-		"no registry host":     func(i *releaseInput) { i.Registry = "voice-agent" },
-		"no version":           func(i *releaseInput) { i.Version = "" },
-		"no commit":            func(i *releaseInput) { i.Commit = "" },
-		"no created":           func(i *releaseInput) { i.Created = "" },
+		"repository with digest": func(i *releaseInput) { i.Repository += "@sha256:0123" },
+		"no repository":          func(i *releaseInput) { i.Repository = "" },
+		"no registry host":       func(i *releaseInput) { i.Repository = "voice-agent" },
+		"no version":             func(i *releaseInput) { i.Version = "" },
+		"no commit":              func(i *releaseInput) { i.Commit = "" },
+		"no created":             func(i *releaseInput) { i.Created = "" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := in

@@ -20,16 +20,16 @@ func (m *Voice) WaitReady(
 	ctx context.Context,
 	// Base URL of the agent, e.g. https://mr-42.review.example.com.
 	url string,
-	// Commit SHA (full or abbreviated) the agent must report; empty accepts
-	// any healthy agent.
+	// Commit SHA (full or abbreviated) the agent must report as its
+	// revision, e.g. $CI_COMMIT_SHA; empty accepts any healthy agent.
 	//
 	// +optional
-	revision string,
-	// Health endpoint that reports status and revision as JSON.
+	commit string,
+	// Path of the health endpoint that reports status and revision as JSON.
 	//
 	// +optional
 	// +default="/healthz"
-	path string,
+	healthPath string,
 	// How long to wait in all, as a Go duration (e.g. 10m).
 	//
 	// +optional
@@ -51,7 +51,7 @@ func (m *Voice) WaitReady(
 	}
 	var log strings.Builder
 	res, err := readiness.Wait(ctx, readiness.Options{
-		URL: url, Revision: revision, Path: path, Timeout: to, Interval: iv, Log: &log,
+		URL: url, Revision: commit, Path: healthPath, Timeout: to, Interval: iv, Log: &log,
 	})
 	if err != nil {
 		return "", fmt.Errorf("%w\n%s", err, log.String())

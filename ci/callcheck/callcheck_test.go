@@ -358,3 +358,23 @@ func TestEngineSmokeScript(t *testing.T) {
 	}
 	assert.Equal(t, 2, consumer, "the smoke test runs the example consumer module")
 }
+
+// TestOneNamePerConcept: across every function of the module (dagger call
+// --help), a flag name means one thing, and one thing has one flag name.
+func TestOneNamePerConcept(t *testing.T) {
+	assert.Empty(t, loadModule(t).NamingProblems())
+}
+
+// NamingProblems finds two names for one concept (their docs give the same
+// CI variable as the example value) and one name with two types; a
+// variable used as part of a longer value, and one name used consistently,
+// are fine.
+func TestNamingProblemsFixture(t *testing.T) {
+	s, err := Load(context.Background(), filepath.Join("testdata", "naming"), "Shop")
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"$CI_COMMIT_SHA is the example of --commit (Shop.build) and --source-commit (Shop.ship): one concept, give it one name",
+		"--mr is string in Shop.note but int in Shop.refund: one name, one meaning",
+	}, s.NamingProblems())
+	assert.Empty(t, fixture(t).NamingProblems())
+}

@@ -302,8 +302,8 @@ type VoiceDeployRepoBumpOpts struct {
 	ImageName string
 	// Append the image to `images:` when no entry matches (otherwise that is an error).
 	Add bool
-	// Source commit of the image, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
-	SourceCommit string
+	// Full commit SHA of the image's source, recorded as a Source-Commit trailer, e.g. $CI_COMMIT_SHA.
+	Commit string
 	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
 	PipelineURL string
 	// Bound on clone-edit-push rounds when other pipelines push first.
@@ -368,7 +368,7 @@ type VoiceDeployRepoReleaseOpts struct {
 // not verify. Registry credentials and signing come from the module
 // (with-registry-auth, with-keyless-signing or with-signing-key); the tag
 // pipeline's exact line is in .gitlab-ci.yml.
-func (r *VoiceDeployRepo) Release(registry string, version string, commit string, created string, opts ...VoiceDeployRepoReleaseOpts) *VoiceReleaseSummary {
+func (r *VoiceDeployRepo) Release(repository string, version string, commit string, created string, opts ...VoiceDeployRepoReleaseOpts) *VoiceReleaseSummary {
 	panic("typecheck stand-in: this code runs only on a Dagger engine")
 }
 
@@ -380,8 +380,8 @@ type VoiceDeployRepoReviewOpts struct {
 	Dir string
 	// Image name as the base app uses it, when it differs from the image's repository.
 	ImageName string
-	// Source commit, recorded as a Source-Commit trailer (e.g. $CI_COMMIT_SHA).
-	SourceCommit string
+	// Full commit SHA of the merge request's source, recorded as a Source-Commit trailer, e.g. $CI_COMMIT_SHA.
+	Commit string
 	// Pipeline URL, recorded as a Pipeline trailer (e.g. $CI_PIPELINE_URL).
 	PipelineURL string
 }
@@ -966,11 +966,11 @@ func (r *Voice) Verify(ctx context.Context, image string) (string, error) {
 
 // VoiceWaitReadyOpts contains options for Voice.WaitReady.
 type VoiceWaitReadyOpts struct {
-	// Commit SHA (full or abbreviated) the agent must report; empty accepts
-	// any healthy agent.
-	Revision string
-	// Health endpoint that reports status and revision as JSON.
-	Path string
+	// Commit SHA (full or abbreviated) the agent must report as its
+	// revision, e.g. $CI_COMMIT_SHA; empty accepts any healthy agent.
+	Commit string
+	// Path of the health endpoint that reports status and revision as JSON.
+	HealthPath string
 	// How long to wait in all, as a Go duration (e.g. 10m).
 	Timeout string
 	// Pause between attempts, as a Go duration.
