@@ -294,9 +294,9 @@ func (r *DeployRepo) Release(
 // releaseInput is what release is called with.
 type releaseInput struct {
 	Repository, Version, Commit, Created, SourceURL, PipelineURL, Path, Suite string
-	Threshold                                                               float64
-	Platforms                                                               []dagger.Platform
-	APIKey                                                                  *dagger.Secret
+	Threshold                                                                 float64
+	Platforms                                                                 []dagger.Platform
+	APIKey                                                                    *dagger.Secret
 }
 
 // releasePlan is every step's options of a release, derived from its
