@@ -119,7 +119,7 @@ func readTestRun(ctx context.Context, ctr *dagger.Container, output, junitPath, 
 
 // TestSuite is the outcome of testing every Go module of the repository.
 type TestSuite struct {
-	// Modules tested, in order (product, ci, example, example-module, deploy).
+	// Modules tested, in order (product, ci, example, example-module, buildkit, deploy).
 	Modules []string
 	// One run per module, in the order of Modules.
 	Runs []*TestRun
@@ -151,12 +151,14 @@ func (s *TestSuite) Check() (string, error) {
 // TestAll vets and tests every Go module of the repository as .ci/test
 // does: the product (race detector), ci/ (typecheck tag: the Dagger module
 // against the pinned SDK, the gitops code with a loopback git server), the
-// example service, the example's Dagger module (typecheck tag) and
-// deploy/, with a JUnit report each. Tests that need tools the Go image
-// lacks skip themselves (cosign, gitlab-ci-local). deploy/ runs with
-// -short, under which its control-plane tests skip when kube-apiserver and
-// etcd are not built (.ci/test on a machine runs them), and the container
-// sets VOICE_TEST_NO_CONTROL_PLANE=1 for any test that needs to know.
+// example service, the example's Dagger module (typecheck tag), the
+// image-digest check against BuildKit (ci/ocilayout/buildkit) and deploy/,
+// with a JUnit report each. Tests that need tools the Go image lacks skip
+// themselves (cosign, gitlab-ci-local). The BuildKit check and deploy/ run
+// with -short, under which the tests that need buildkitd, kube-apiserver
+// and etcd skip when those are not built (.ci/test on a machine runs
+// them), and the container sets VOICE_TEST_NO_CONTROL_PLANE=1 for any test
+// that needs to know.
 //
 //	dagger call test-all reports export --path=reports/test
 //	exit "$(cat reports/test/exit-code)"

@@ -146,14 +146,16 @@ type Module struct {
 // runs them: the product with the race detector, the Dagger module and
 // the example's Dagger module with the typecheck tag (they compile
 // against the pinned SDK through their stand-ins), the example service,
-// and the deploy manifests' tests, short: their real control plane
-// (kube-apiserver and etcd, built by .ci/setup) is not in the Go image,
-// so .ci/test runs those.
+// and, short, the image-digest check against BuildKit and the deploy
+// manifests' tests: their real engines (buildkitd; kube-apiserver and
+// etcd, built by .ci/setup) are not in the Go image, so .ci/test runs
+// those.
 var RepositoryModules = []Module{
 	{Name: "product", Dir: ".", Race: true},
 	{Name: "ci", Dir: "ci", Tags: []string{"typecheck"}},
 	{Name: "example", Dir: "ci/examples/greeter"},
 	{Name: "example-module", Dir: "ci/examples/greeter/ci", Tags: []string{"typecheck"}},
+	{Name: "buildkit", Dir: "ci/ocilayout/buildkit", Short: true},
 	{Name: "deploy", Dir: "deploy", Optional: true, Short: true},
 }
 
