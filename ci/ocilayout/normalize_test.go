@@ -145,8 +145,9 @@ func TestNormalizeKeepsContentDifferences(t *testing.T) {
 	assert.NotEqual(t, d1, d2)
 }
 
-// topDigest is the digest index.json names, read by go-containerregistry.
-func topDigest(t *testing.T, tarball []byte) string {
+// topEntry reads a layout tarball's index.json with go-containerregistry:
+// the index and its one entry.
+func topEntry(t *testing.T, tarball []byte) (v1.ImageIndex, v1.Descriptor) {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, Extract(bytes.NewReader(tarball), dir))
@@ -157,22 +158,21 @@ func topDigest(t *testing.T, tarball []byte) string {
 	m, err := top.IndexManifest()
 	require.NoError(t, err)
 	require.Len(t, m.Manifests, 1)
-	return m.Manifests[0].Digest.String()
+	return top, m.Manifests[0]
+}
+
+// topDigest is the digest index.json names.
+func topDigest(t *testing.T, tarball []byte) string {
+	t.Helper()
+	_, d := topEntry(t, tarball)
+	return d.Digest.String()
 }
 
 func readIndex(t *testing.T, tarball []byte) v1.ImageIndex {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, Extract(bytes.NewReader(tarball), dir))
-	p, err := layout.FromPath(dir)
-	require.NoError(t, err)
-	top, err := p.ImageIndex()
-	require.NoError(t, err)
-	m, err := top.IndexManifest()
-	require.NoError(t, err)
-	require.Len(t, m.Manifests, 1)
-	assert.Equal(t, "latest", m.Manifests[0].Annotations["org.opencontainers.image.ref.name"], "index.json annotations are kept")
-	idx, err := top.ImageIndex(m.Manifests[0].Digest)
+	top, d := topEntry(t, tarball)
+	assert.Equal(t, "latest", d.Annotations["org.opencontainers.image.ref.name"], "index.json annotations are kept")
+	idx, err := top.ImageIndex(d.Digest)
 	require.NoError(t, err)
 	return idx
 }
