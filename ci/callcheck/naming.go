@@ -10,8 +10,9 @@ import (
 
 // ciVariable finds a GitLab predefined variable given as an argument's
 // whole example value ("e.g. $CI_COMMIT_SHA", "(e.g. $CI_PIPELINE_URL)"):
-// the variable names the concept the argument stands for.
-var ciVariable = regexp.MustCompile(`\$\{?((?:CI|GITLAB)_[A-Z0-9_]+)\}?(?:[\s).,;]|$)`)
+// the variable names the concept the argument stands for. A variable inside
+// a longer value ("registry.example.com/review:$CI_COMMIT_SHA") does not.
+var ciVariable = regexp.MustCompile(`(?:^|[\s(])\$\{?((?:CI|GITLAB)_[A-Z0-9_]+)\}?(?:[\s).,;]|$)`)
 
 // NamingProblems reports where the module's CLI has two names for one
 // concept or one name for two:

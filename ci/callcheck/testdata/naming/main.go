@@ -41,6 +41,8 @@ func (s *Shop) Note(
 	cache string,
 	// Image, e.g. $CI_REGISTRY_IMAGE.
 	image string,
+	// Review image, e.g. registry.example.com/review:$CI_COMMIT_SHA.
+	reviewImage string,
 ) string {
-	return mr + cache + image
+	return mr + cache + image + reviewImage
 }
