@@ -293,3 +293,17 @@ func sectionChanges(was, now []suite.Section) []string {
 	}
 	return out
 }
+
+// keyAndSeen returns a request's recording key and the components it saw:
+// what the recorder writes and the player checks for every response.
+func keyAndSeen(req Request) (string, Seen, error) {
+	key, err := Key(req)
+	if err != nil {
+		return "", Seen{}, err
+	}
+	seen, err := SeenOf(req)
+	if err != nil {
+		return "", Seen{}, err
+	}
+	return key, seen, nil
+}

@@ -45,11 +45,7 @@ func (r *Recorder) Respond(ctx context.Context, req Request) ([]Output, error) {
 		return nil, err
 	}
 	req.WallClock = r.WallClock
-	key, err := Key(req)
-	if err != nil {
-		return nil, err
-	}
-	seen, err := SeenOf(req)
+	key, seen, err := keyAndSeen(req)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -151,11 +153,7 @@ func (p *Player) Respond(ctx context.Context, req Request) ([]Output, error) {
 	}
 	r := script[ri]
 	req.WallClock = p.c.Now == nil
-	key, err := Key(req)
-	if err != nil {
-		return nil, err
-	}
-	seen, err := SeenOf(req)
+	key, seen, err := keyAndSeen(req)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +261,7 @@ func (p *Player) validate(name, args string, invalid bool) error {
 		if invalid {
 			return nil
 		}
-		return fmt.Errorf("%w: the script calls %s, but the agent declared no such tool in its session (declared: %s)", ErrSchema, name, strings.Join(sortedKeys(p.schemas), ", "))
+		return fmt.Errorf("%w: the script calls %s, but the agent declared no such tool in its session (declared: %s)", ErrSchema, name, strings.Join(slices.Sorted(maps.Keys(p.schemas)), ", "))
 	}
 	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(args))
 	if err != nil {
@@ -277,19 +275,6 @@ func (p *Player) validate(name, args string, invalid bool) error {
 		return fmt.Errorf("%w: %s(%s) is marked invalid: true but satisfies the declared schema: the case no longer tests what it says", ErrSchema, name, args)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 // outputsByName collects each tool's outputs in order from the

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"gitlab.com/acme/voice-agent/evals/match"
@@ -235,23 +237,10 @@ func agentText(tr []Event, turn int) string {
 
 func fieldsString(f match.Fields) string {
 	var parts []string
-	for _, k := range sortedKeys(f) {
+	for _, k := range slices.Sorted(maps.Keys(f)) {
 		parts = append(parts, k+" "+f[k].String())
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-func sortedKeys(f match.Fields) []string {
-	keys := make([]string, 0, len(f))
-	for k := range f {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 func short(s string) string {

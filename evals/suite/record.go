@@ -19,11 +19,11 @@ func WriteScripts(file string, scripts map[string][][]Response) error {
 		if !ok {
 			return nil
 		}
-		turnList := value(cn, "turns")
-		if turnList == nil || turnList.Kind != yaml.SequenceNode {
-			return fmt.Errorf("case %s has no turns list", name)
+		turnNodes, err := turnsOf(name, cn)
+		if err != nil {
+			return err
 		}
-		for i, tn := range turnList.Content {
+		for i, tn := range turnNodes {
 			var responses []Response
 			if i < len(turns) {
 				responses = turns[i]
@@ -34,6 +34,15 @@ func WriteScripts(file string, scripts map[string][][]Response) error {
 		}
 		return nil
 	})
+}
+
+// turnsOf returns the turn nodes of the case node cn.
+func turnsOf(name string, cn *yaml.Node) ([]*yaml.Node, error) {
+	turnList := value(cn, "turns")
+	if turnList == nil || turnList.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("case %s has no turns list", name)
+	}
+	return turnList.Content, nil
 }
 
 func value(mapping *yaml.Node, key string) *yaml.Node {
@@ -93,11 +102,11 @@ func WriteKeys(file string, keyed map[string]Keyed) error {
 		if !ok {
 			return nil
 		}
-		turnList := value(cn, "turns")
-		if turnList == nil || turnList.Kind != yaml.SequenceNode {
-			return fmt.Errorf("case %s has no turns list", name)
+		turnNodes, err := turnsOf(name, cn)
+		if err != nil {
+			return err
 		}
-		for i, tn := range turnList.Content {
+		for i, tn := range turnNodes {
 			model := value(tn, "model")
 			if model == nil {
 				continue
